@@ -1,0 +1,43 @@
+/* Transformer building blocks shared by the plugins (llama.cpp mtmd's
+ * build_norm / build_attn / build_ffn). Weight lookups take names relative to
+ * a component's weight prefix; a missing weight sets the graph's error. */
+#ifndef MM_NN_H
+#define MM_NN_H
+
+#include "mm/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Weight `<prefix><name>` of the component as a graph constant, or NULL (and
+ * graph error) when absent. The _opt variant returns NULL without error. */
+MM_API mm_tensor *mm_nn_weight(mm_graph *g, const mm_component *c, const char *fmt, ...) MM_PRINTF(3, 4);
+MM_API mm_tensor *mm_nn_weight_opt(mm_graph *g, const mm_component *c, const char *fmt, ...) MM_PRINTF(3, 4);
+
+/* y = x W^T + b for nn.Linear weights W [out,in]; b may be NULL. */
+MM_API mm_tensor *mm_nn_linear(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b);
+
+typedef struct mm_nn_attn {
+    mm_tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b; /* biases may be NULL */
+    int32_t n_head;
+    float scale; /* usually head_dim^-0.5 */
+    bool causal;
+    mm_tensor *mask; /* optional additive mask, see mm_softmax */
+} mm_nn_attn;
+
+/* Multi-head attention: x {D,Tq,B} attends over kv {D,Tk,B} (kv == x for
+ * self-attention). Returns {D,Tq,B} after the output projection. */
+MM_API mm_tensor *mm_nn_attention(mm_graph *g, mm_tensor *x, mm_tensor *kv, const mm_nn_attn *a);
+
+/* Feed-forward: act(x W1^T + b1) W2^T + b2. */
+MM_API mm_tensor *mm_nn_ffn(mm_graph *g, mm_tensor *x, mm_tensor *w1, mm_tensor *b1, mm_tensor *w2,
+                            mm_tensor *b2, mm_gelu_kind act);
+
+/* Parses config activation names ("gelu", "gelu_new", "quick_gelu", ...). */
+MM_API mm_status mm_nn_gelu_kind(const char *hidden_act, mm_gelu_kind *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

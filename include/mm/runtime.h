@@ -1,0 +1,59 @@
+/* mmrun runtime: a backend plus the registry of plugins found on disk. */
+#ifndef MM_RUNTIME_H
+#define MM_RUNTIME_H
+
+#include "mm/mm.h"
+#include "mm/tensor.h"
+#include "mm/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mm_runtime mm_runtime;
+typedef struct mm_encoder mm_encoder;
+
+typedef struct mm_runtime_params {
+    mm_backend_params backend;
+    /* Extra plugin directories (':'-separated), searched before the default
+     * ones: the executable's directory and its ../lib/mmrun/plugins (or
+     * plugins/ in a build tree), the install libdir, then $MM_PLUGIN_PATH. */
+    const char *plugin_path;
+} mm_runtime_params;
+
+MM_API mm_runtime_params mm_runtime_default_params(void);
+MM_API mm_status mm_runtime_init(const mm_runtime_params *p, mm_runtime **out);
+MM_API void mm_runtime_free(mm_runtime *rt);
+MM_API mm_backend *mm_runtime_backend(mm_runtime *rt);
+
+/* Plugins found (loaded and ABI-checked). Broken ones are listed with an
+ * error and never used. */
+typedef struct mm_plugin_info {
+    const char *path;
+    const mm_plugin *plugin; /* NULL when broken                          */
+    const char *error;       /* why it was refused, or NULL                 */
+} mm_plugin_info;
+MM_API int32_t mm_runtime_plugin_count(const mm_runtime *rt);
+MM_API const mm_plugin_info *mm_runtime_plugin_at(const mm_runtime *rt, int32_t i);
+/* The plugin serving `model_type` with `role`; an error naming the type and
+ * the plugins found when there is none. */
+MM_API mm_status mm_runtime_find_plugin(const mm_runtime *rt, const char *model_type, uint32_t role,
+                                        const mm_plugin **out);
+/* Loads a single plugin file directly (tests, tools). */
+MM_API mm_status mm_plugin_open(const char *path, const mm_plugin **out, void **handle);
+MM_API void mm_plugin_close(void *handle);
+
+/* The encoder of a model folder, chosen by config.json: whisper -> audio,
+ * vision-encoder-decoder -> encoder.model_type, ... */
+MM_API mm_status mm_encoder_init(mm_runtime *rt, const mm_model *m, mm_encoder **out);
+MM_API void mm_encoder_free(mm_encoder *e);
+MM_API const mm_plugin *mm_encoder_plugin(const mm_encoder *e);
+MM_API mm_status mm_encoder_input_shape(const mm_encoder *e, int32_t batch, mm_shape *out);
+/* Runs the encoder on `input` (F32, input_shape(batch)); *out receives a
+ * malloc'd {D,T,B} F32 array (caller frees) and *shape its shape. */
+MM_API mm_status mm_encoder_run(mm_encoder *e, const float *input, int32_t batch, float **out, mm_shape *shape);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,177 @@
+/* mmrun tensor graphs and compute backends.
+ *
+ * Plugins describe computation as a graph of ops, then a backend computes it:
+ *
+ *     mm_graph *g = mm_graph_init();
+ *     mm_tensor *x = mm_graph_input(g, MM_DTYPE_F32, 2, (int64_t[]){64, 1500}, data);
+ *     mm_tensor *w = mm_graph_weight(g, weight);        // from a model folder
+ *     mm_tensor *y = mm_gelu(g, mm_matmul(g, w, x), MM_GELU_ERF);
+ *     mm_graph_output(g, y);
+ *     if (mm_backend_compute(backend, g) == MM_OK) mm_tensor_read(y, out, bytes);
+ *
+ * Layout follows ggml: ne[0] is the innermost (contiguous) dimension, so a
+ * PyTorch tensor of shape [B, T, D] has ne = {D, T, B}; nb[] are byte strides.
+ * Values seen by ops are F32 (activations, weights) or I32 (token ids,
+ * argmax/top-k results). Weights stored as F16/BF16 are widened to F32 when a
+ * backend makes them resident.
+ *
+ * Errors are sticky: an op given a NULL input or invalid shapes returns NULL
+ * and records the first error in the graph; check mm_graph_status() once after
+ * building, and mm_backend_compute() refuses a graph in error. */
+#ifndef MM_TENSOR_H
+#define MM_TENSOR_H
+
+#include "mm/mm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MM_MAX_DIMS 4
+
+typedef struct mm_graph mm_graph;
+typedef struct mm_tensor mm_tensor;
+typedef struct mm_backend mm_backend;
+
+/* ---- graphs ------------------------------------------------------------ */
+
+MM_API mm_graph *mm_graph_init(void); /* NULL (error set) when out of memory */
+MM_API void mm_graph_free(mm_graph *g);
+MM_API mm_status mm_graph_status(const mm_graph *g); /* first error while building */
+MM_API int32_t mm_graph_n_nodes(const mm_graph *g);
+
+/* An input: `data` (F32 or I32, contiguous, ne[0] fastest) is read at compute
+ * time and must stay valid until then; it may be NULL at build time and set
+ * with mm_tensor_set_data() before computing. */
+MM_API mm_tensor *mm_graph_input(mm_graph *g, mm_dtype type, int32_t n_dims, const int64_t *ne,
+                                 const void *data);
+MM_API void mm_tensor_set_data(mm_tensor *t, const void *data);
+/* A constant (weight) in host memory of dtype F32/F16/BF16 that outlives the
+ * backend: backends keep it resident, keyed by its address. ne as above. */
+MM_API mm_tensor *mm_graph_constant(mm_graph *g, mm_dtype storage, int32_t n_dims, const int64_t *ne,
+                                    const void *data);
+/* A model weight, shape reversed from safetensors order into ne order. */
+MM_API mm_tensor *mm_graph_weight(mm_graph *g, const mm_weight *w);
+/* Marks `t` to be read back after compute. */
+MM_API void mm_graph_output(mm_graph *g, mm_tensor *t);
+
+/* ---- tensor inspection --------------------------------------------------- */
+
+MM_API mm_dtype mm_tensor_type(const mm_tensor *t);
+MM_API int32_t mm_tensor_n_dims(const mm_tensor *t);
+MM_API int64_t mm_tensor_ne(const mm_tensor *t, int32_t dim); /* 1 beyond n_dims */
+MM_API size_t mm_tensor_nb(const mm_tensor *t, int32_t dim);
+MM_API int64_t mm_tensor_nelements(const mm_tensor *t);
+MM_API bool mm_tensor_is_contiguous(const mm_tensor *t);
+MM_API void mm_tensor_set_name(mm_tensor *t, const char *fmt, ...) MM_PRINTF(2, 3);
+MM_API const char *mm_tensor_name(const mm_tensor *t);
+/* Copies a computed output (marked with mm_graph_output) as contiguous data. */
+MM_API mm_status mm_tensor_read(const mm_tensor *t, void *dst, size_t nbytes);
+/* Pointer to the computed output (contiguous, owned by the graph), or NULL. */
+MM_API const void *mm_tensor_data(const mm_tensor *t);
+
+/* ---- ops ----------------------------------------------------------------
+ * Shapes are given in ne order. Unless stated, inputs may be any view; the
+ * builder inserts contiguous copies where a kernel needs them. */
+
+/* out[n,m] = sum_k a[m,k] * b[n,k]: a {K,M,A2,A3}, b {K,N,B2,B3} -> {M,N,B2,B3}.
+ * a is an nn.Linear weight as stored ([out,in]); pass mm_transpose(g, w) for a
+ * weight stored [in,out] (GPT-2 Conv1D). Batch dims of a broadcast when they
+ * divide b's (B2 % A2 == 0). */
+MM_API mm_tensor *mm_matmul(mm_graph *g, mm_tensor *a, mm_tensor *b);
+/* Elementwise; b broadcasts where its ne[i] == 1, otherwise must equal a's. */
+MM_API mm_tensor *mm_add(mm_graph *g, mm_tensor *a, mm_tensor *b);
+MM_API mm_tensor *mm_mul(mm_graph *g, mm_tensor *a, mm_tensor *b);
+MM_API mm_tensor *mm_scale(mm_graph *g, mm_tensor *a, float s);
+/* Normalises over ne[0]; w and b ({ne0}) may be NULL. */
+MM_API mm_tensor *mm_layer_norm(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b, float eps);
+
+typedef enum mm_gelu_kind {
+    MM_GELU_ERF = 0, /* 0.5x(1+erf(x/sqrt2)): Whisper, ViT ("gelu")        */
+    MM_GELU_TANH,    /* tanh approximation: GPT-2 ("gelu_new")           */
+    MM_GELU_QUICK,   /* x*sigmoid(1.702x): CLIP ("quick_gelu")            */
+} mm_gelu_kind;
+MM_API mm_tensor *mm_gelu(mm_graph *g, mm_tensor *x, mm_gelu_kind kind);
+
+/* softmax(x*scale + mask) over ne[0] (keys) for every row (query).
+ * mask: optional additive F32 {ne0, ne1 or 1, ne2 or 1, ne3 or 1} (use
+ * -INFINITY for padding). causal: key j of query row i is masked when
+ * j > i + (ne0 - ne1), i.e. queries are the last ne1 positions. A row with
+ * every key masked yields zeros. */
+MM_API mm_tensor *mm_softmax(mm_graph *g, mm_tensor *x, mm_tensor *mask, float scale, bool causal);
+
+/* Scaled-dot-product attention per head:
+ * q {D,Tq,H,B}, k {D,Tk,Hkv,B}, v {Dv,Tk,Hkv,B} (H % Hkv == 0) ->
+ * out {Dv,H,Tq,B} (heads adjacent, so a reshape to {Dv*H,Tq,B} merges them).
+ * out = softmax(q.k^T * scale + mask, causal) . v with mask/causal as softmax. */
+MM_API mm_tensor *mm_attention(mm_graph *g, mm_tensor *q, mm_tensor *k, mm_tensor *v,
+                               mm_tensor *mask, float scale, bool causal);
+
+/* 1-D convolution (PyTorch Conv1d, zero padding): x {T,Cin,B},
+ * w {K,Cin,Cout} (stored [Cout,Cin,K]), b {Cout} or NULL ->
+ * {Tout,Cout,B}, Tout = (T + 2*pad - K)/stride + 1. */
+MM_API mm_tensor *mm_conv1d(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b, int32_t stride,
+                            int32_t pad);
+/* Non-overlapping 2-D patches (Conv2d with stride = kernel = P, no padding):
+ * x {W,H,C,B} (pixel_values [B,C,H,W]), w {P,P,C,Cout}, b {Cout} or NULL ->
+ * {Cout, (H/P)*(W/P), B}, patches in row-major order (flatten(2).T). */
+MM_API mm_tensor *mm_patch_embed(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b);
+/* Embedding lookup: table {D,V}, ids I32 {N,B} -> {D,N,B}. Out-of-range ids
+ * make compute fail with MM_ERR_INVALID. */
+MM_API mm_tensor *mm_get_rows(mm_graph *g, mm_tensor *table, mm_tensor *ids);
+/* Joins a and b along `dim`; all other ne must match. */
+MM_API mm_tensor *mm_concat(mm_graph *g, mm_tensor *a, mm_tensor *b, int32_t dim);
+
+/* Layout. Views alias their source (no copy); mm_cont copies into a fresh
+ * contiguous tensor. */
+MM_API mm_tensor *mm_cont(mm_graph *g, mm_tensor *a);
+MM_API mm_tensor *mm_reshape(mm_graph *g, mm_tensor *a, int32_t n_dims, const int64_t *ne); /* copies if a is not contiguous */
+MM_API mm_tensor *mm_view(mm_graph *g, mm_tensor *a, int32_t n_dims, const int64_t *ne, const size_t *nb,
+                          size_t offset); /* nb[1..n_dims-1]; nb[0] is the element size */
+/* Dimension i of a becomes dimension axis[i] of the result (ggml_permute). */
+MM_API mm_tensor *mm_permute(mm_graph *g, mm_tensor *a, int32_t ax0, int32_t ax1, int32_t ax2, int32_t ax3);
+MM_API mm_tensor *mm_transpose(mm_graph *g, mm_tensor *a); /* swaps ne[0] and ne[1] */
+
+/* Index of the largest value along ne[0]: {N,R..} -> I32 {1,R..} (first on ties). */
+MM_API mm_tensor *mm_argmax(mm_graph *g, mm_tensor *a);
+/* Indices of the k largest values along ne[0], largest first (lower index
+ * first on ties): {N,R..} -> I32 {k,R..}. */
+MM_API mm_tensor *mm_top_k(mm_graph *g, mm_tensor *a, int32_t k);
+
+/* ---- backends ------------------------------------------------------------ */
+
+typedef enum mm_backend_kind {
+    MM_BACKEND_AUTO = 0, /* Vulkan if a device works, else CPU (logged once) */
+    MM_BACKEND_CPU,
+    MM_BACKEND_VULKAN,
+} mm_backend_kind;
+
+typedef struct mm_backend_params {
+    mm_backend_kind kind;
+    int32_t n_threads;    /* CPU threads; 0 = all cores                      */
+    int32_t vk_device;    /* Vulkan device index; -1 = first discrete, else first */
+} mm_backend_params;
+
+MM_API mm_backend_params mm_backend_default_params(void);
+MM_API mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out);
+MM_API void mm_backend_free(mm_backend *b);
+MM_API mm_backend_kind mm_backend_get_kind(const mm_backend *b);
+MM_API const char *mm_backend_name(const mm_backend *b); /* "cpu (2 threads)", "vulkan (llvmpipe ...)" */
+/* Computes every node the graph's outputs depend on; afterwards outputs can
+ * be read with mm_tensor_read(). A graph may be computed again (new input data). */
+MM_API mm_status mm_backend_compute(mm_backend *b, mm_graph *g);
+
+/* Vulkan devices visible to this process (for `mmrun info`). */
+typedef struct mm_device_info {
+    char name[256];
+    char type[32];        /* "discrete", "integrated", "cpu", "virtual", "other" */
+    uint32_t api_version; /* VK_MAKE_API_VERSION encoding                   */
+    uint64_t memory_bytes;
+} mm_device_info;
+/* Fills up to `cap` entries, sets *n to the number found (0 if no loader). */
+MM_API mm_status mm_vulkan_devices(mm_device_info *out, int32_t cap, int32_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,61 @@
+/* Backend selection and the compute entry point shared by all backends. */
+#include "backend_impl.h"
+
+#include <stdlib.h>
+
+mm_backend_params mm_backend_default_params(void)
+{
+    return (mm_backend_params){.kind = MM_BACKEND_AUTO, .n_threads = 0, .vk_device = -1};
+}
+
+mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out)
+{
+    mm_backend_params params = p ? *p : mm_backend_default_params();
+    *out = NULL;
+    switch (params.kind) {
+    case MM_BACKEND_CPU:
+        return mm_backend_cpu_init(&params, out);
+    case MM_BACKEND_VULKAN:
+        return mm_backend_vulkan_init(&params, out);
+    case MM_BACKEND_AUTO:
+        if (mm_backend_vulkan_init(&params, out) == MM_OK)
+            return MM_OK;
+        mm_log(MM_LOG_WARN, "no usable Vulkan device (%s); falling back to the CPU backend", mm_error_message());
+        mm_error_clear();
+        return mm_backend_cpu_init(&params, out);
+    }
+    return mm_error_set(MM_ERR_INVALID, "backend: unknown kind %d", (int)params.kind);
+}
+
+void mm_backend_free(mm_backend *b)
+{
+    if (b)
+        b->iface->free(b);
+}
+
+mm_backend_kind mm_backend_get_kind(const mm_backend *b)
+{
+    return b->kind;
+}
+
+const char *mm_backend_name(const mm_backend *b)
+{
+    return b->name;
+}
+
+mm_status mm_backend_compute(mm_backend *b, mm_graph *g)
+{
+    if (!b || !g)
+        return mm_error_set(MM_ERR_INVALID, "compute: NULL backend or graph");
+    mm_status s = mm_graph_status(g);
+    if (s != MM_OK)
+        return mm_error_wrap(s, "compute: graph was built with an error");
+    mm_graph_plan plan;
+    if ((s = mm_graph_plan_build(g, &plan)) != MM_OK)
+        return s;
+    s = mm_graph_alloc_outputs(g);
+    if (s == MM_OK)
+        s = b->iface->compute(b, g, &plan);
+    mm_graph_plan_free(&plan);
+    return s;
+}

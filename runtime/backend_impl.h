@@ -1,0 +1,24 @@
+/* Internal interface every compute backend implements. */
+#ifndef MM_BACKEND_IMPL_H
+#define MM_BACKEND_IMPL_H
+
+#include "graph_impl.h"
+
+typedef struct mm_backend_iface {
+    void (*free)(mm_backend *b);
+    /* Runs plan->order; then writes every output's readback tensor into its
+     * out_data (already allocated, contiguous). */
+    mm_status (*compute)(mm_backend *b, mm_graph *g, const mm_graph_plan *plan);
+} mm_backend_iface;
+
+struct mm_backend {
+    const mm_backend_iface *iface;
+    mm_backend_kind kind;
+    char name[160];
+};
+
+/* Constructors; each fills in iface, kind and name. */
+mm_status mm_backend_cpu_init(const mm_backend_params *p, mm_backend **out);
+mm_status mm_backend_vulkan_init(const mm_backend_params *p, mm_backend **out);
+
+#endif

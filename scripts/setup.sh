@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package mmrun needs to build, test and benchmark,
+# then configures and builds into ./build. Safe to run again.
+set -euo pipefail
+
+packages=(
+  build-essential meson ninja-build pkg-config     # build
+  libjson-c-dev                                    # config.json / safetensors headers
+  libpng-dev libturbojpeg0-dev                     # image front ends
+  libsndfile1-dev libsamplerate0-dev libfftw3-dev  # audio front ends, log-mel
+  libopenblas-dev                                  # CPU sgemm and benchmark reference
+  libvulkan-dev mesa-vulkan-drivers vulkan-tools   # Vulkan loader, lavapipe, vulkaninfo
+  glslc spirv-tools                                # shaders -> SPIR-V at build time
+  libcmocka-dev                                    # unit test framework
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release
+fi
+ninja -C build
