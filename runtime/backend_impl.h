@@ -20,5 +20,6 @@ struct mm_backend {
 /* Constructors; each fills in iface, kind and name. */
 mm_status mm_backend_cpu_init(const mm_backend_params *p, mm_backend **out);
 mm_status mm_backend_vulkan_init(const mm_backend_params *p, mm_backend **out);
+mm_status mm_backend_cpu_reference_init(mm_backend **out); /* naive kernels: the test oracle */
 
 #endif

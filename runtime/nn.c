@@ -1,1 +1,153 @@
-/* placeholder: filled in by its owner */
+/* Transformer building blocks shared by the plugins (mm/nn.h): weight lookup
+ * by component prefix, linear, multi-head attention, feed-forward. Nothing
+ * here knows a model; shapes are checked against the weights actually given
+ * so a wrong checkpoint fails with the weight's name instead of garbage. */
+#include "graph_impl.h"
+#include "mm/nn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Records the first build error on the graph (like the op builders do), so
+ * callers check mm_graph_status() once, and returns NULL. */
+static mm_tensor *nn_fail(mm_graph *g, mm_status s, const char *fmt, ...) MM_PRINTF(3, 4);
+static mm_tensor *nn_fail(mm_graph *g, mm_status s, const char *fmt, ...)
+{
+    if (g->status == MM_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g->error, sizeof g->error, fmt, ap);
+        va_end(ap);
+        g->status = s;
+    }
+    mm_error_set(g->status, "%s", g->error);
+    return NULL;
+}
+
+static mm_tensor *nn_weight_v(mm_graph *g, const mm_component *c, bool required, const char *fmt, va_list ap)
+{
+    if (!g || g->status != MM_OK)
+        return NULL;
+    if (!c || !c->model)
+        return nn_fail(g, MM_ERR_INVALID, "nn: weight lookup without a model");
+    char name[512];
+    const char *prefix = c->weight_prefix ? c->weight_prefix : "";
+    size_t n = strlen(prefix);
+    if (n >= sizeof name)
+        return nn_fail(g, MM_ERR_INVALID, "nn: weight prefix too long");
+    memcpy(name, prefix, n);
+    int len = vsnprintf(name + n, sizeof name - n, fmt, ap);
+    if (len < 0 || (size_t)len >= sizeof name - n)
+        return nn_fail(g, MM_ERR_INVALID, "nn: weight name %s... too long", name);
+    const mm_weight *w = mm_model_weight_find(c->model, name);
+    if (!w) {
+        if (required)
+            return nn_fail(g, MM_ERR_FORMAT, "weight %s is missing from %s", name, mm_model_dir(c->model));
+        return NULL;
+    }
+    return mm_graph_weight(g, w);
+}
+
+mm_tensor *mm_nn_weight(mm_graph *g, const mm_component *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mm_tensor *t = nn_weight_v(g, c, true, fmt, ap);
+    va_end(ap);
+    return t;
+}
+
+mm_tensor *mm_nn_weight_opt(mm_graph *g, const mm_component *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mm_tensor *t = nn_weight_v(g, c, false, fmt, ap);
+    va_end(ap);
+    return t;
+}
+
+mm_tensor *mm_nn_linear(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b)
+{
+    if (!g || g->status != MM_OK)
+        return NULL;
+    if (!x || !w)
+        return nn_fail(g, MM_ERR_INVALID, "linear: NULL %s", x ? "weight" : "input");
+    /* Name the weight in errors: a wrong checkpoint shows up here first. */
+    if (w->n_dims != 2 || w->ne[0] != x->ne[0])
+        return nn_fail(g, MM_ERR_FORMAT, "linear %s: weight is {%lld,%lld,%lld,%lld} (ne order), input has %lld features",
+                       w->name, (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2], (long long)w->ne[3],
+                       (long long)x->ne[0]);
+    if (b && (b->n_dims != 1 || b->ne[0] != w->ne[1]))
+        return nn_fail(g, MM_ERR_FORMAT, "linear %s: bias %s has %lld elements, %lld outputs", w->name, b->name,
+                       (long long)mm_tensor_nelements(b), (long long)w->ne[1]);
+    mm_tensor *y = mm_matmul(g, w, x);
+    return b ? mm_add(g, y, b) : y;
+}
+
+/* x {D,T,B} -> per-head {hd,T,H,B}. The reshape splits D into heads; the
+ * permute is a view that keeps rows contiguous, which is all attention needs. */
+static mm_tensor *split_heads(mm_graph *g, mm_tensor *x, int32_t n_head)
+{
+    int64_t ne[4] = {x->ne[0] / n_head, n_head, x->ne[1], x->ne[2]};
+    return mm_permute(g, mm_reshape(g, x, 4, ne), 0, 2, 1, 3);
+}
+
+mm_tensor *mm_nn_attention(mm_graph *g, mm_tensor *x, mm_tensor *kv, const mm_nn_attn *a)
+{
+    if (!g || g->status != MM_OK)
+        return NULL;
+    if (!x || !kv || !a)
+        return nn_fail(g, MM_ERR_INVALID, "attention: NULL input");
+    if (x->ne[3] != 1 || kv->ne[3] != 1 || x->ne[2] != kv->ne[2])
+        return nn_fail(g, MM_ERR_INVALID, "attention: x {%lld,%lld,%lld,%lld} and kv {%lld,%lld,%lld,%lld} are not {D,T,B}",
+                       (long long)x->ne[0], (long long)x->ne[1], (long long)x->ne[2], (long long)x->ne[3],
+                       (long long)kv->ne[0], (long long)kv->ne[1], (long long)kv->ne[2], (long long)kv->ne[3]);
+    if (a->n_head < 1)
+        return nn_fail(g, MM_ERR_INVALID, "attention: %d heads", a->n_head);
+    mm_tensor *q = mm_nn_linear(g, x, a->q_w, a->q_b);
+    mm_tensor *k = mm_nn_linear(g, kv, a->k_w, a->k_b);
+    mm_tensor *v = mm_nn_linear(g, kv, a->v_w, a->v_b);
+    if (g->status != MM_OK)
+        return NULL;
+    if (q->ne[0] != k->ne[0] || q->ne[0] % a->n_head || v->ne[0] % a->n_head)
+        return nn_fail(g, MM_ERR_FORMAT, "attention %s: q/k/v widths %lld/%lld/%lld do not split into %d heads",
+                       a->q_w->name, (long long)q->ne[0], (long long)k->ne[0], (long long)v->ne[0], a->n_head);
+    int64_t tq = x->ne[1], nb = x->ne[2];
+    /* {hd_v, H, Tq, B}: heads adjacent, so merging them is a plain reshape. */
+    mm_tensor *o = mm_attention(g, split_heads(g, q, a->n_head), split_heads(g, k, a->n_head),
+                                split_heads(g, v, a->n_head), a->mask, a->scale, a->causal);
+    o = mm_reshape(g, o, nb > 1 ? 3 : 2, (int64_t[]){v->ne[0], tq, nb});
+    return mm_nn_linear(g, o, a->o_w, a->o_b);
+}
+
+mm_tensor *mm_nn_ffn(mm_graph *g, mm_tensor *x, mm_tensor *w1, mm_tensor *b1, mm_tensor *w2, mm_tensor *b2,
+                     mm_gelu_kind act)
+{
+    mm_tensor *h = mm_gelu(g, mm_nn_linear(g, x, w1, b1), act);
+    return mm_nn_linear(g, h, w2, b2);
+}
+
+mm_status mm_nn_gelu_kind(const char *hidden_act, mm_gelu_kind *out)
+{
+    /* Hugging Face ACT2FN names. gelu_fast and gelu_pytorch_tanh are the same
+     * tanh formula as gelu_new, written differently. */
+    static const struct {
+        const char *name;
+        mm_gelu_kind kind;
+    } names[] = {
+        {"gelu", MM_GELU_ERF},          {"gelu_new", MM_GELU_TANH},     {"gelu_pytorch_tanh", MM_GELU_TANH},
+        {"gelu_fast", MM_GELU_TANH},    {"quick_gelu", MM_GELU_QUICK},
+    };
+    if (!hidden_act)
+        return mm_error_set(MM_ERR_INVALID, "activation: no name given");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(hidden_act, names[i].name) == 0) {
+            *out = names[i].kind;
+            return MM_OK;
+        }
+    }
+    return mm_error_set(MM_ERR_UNSUPPORTED,
+                        "activation \"%s\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu)",
+                        hidden_act);
+}

@@ -27,7 +27,9 @@ fi
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-if [ ! -f build/build.ninja ]; then
-  meson setup build --buildtype=release
+builddir=${MM_BUILD_DIR:-build}
+if [ ! -f "$builddir/build.ninja" ]; then
+  # shellcheck disable=SC2086  # MM_SETUP_ARGS is a word list
+  meson setup "$builddir" ${MM_SETUP_ARGS:---buildtype=release}
 fi
-ninja -C build
+ninja -C "$builddir"

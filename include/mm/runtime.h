@@ -35,6 +35,8 @@ typedef struct mm_plugin_info {
 } mm_plugin_info;
 MM_API int32_t mm_runtime_plugin_count(const mm_runtime *rt);
 MM_API const mm_plugin_info *mm_runtime_plugin_at(const mm_runtime *rt, int32_t i);
+/* The directories searched for plugins, ':'-separated, in search order. */
+MM_API const char *mm_runtime_plugin_search_path(const mm_runtime *rt);
 /* The plugin serving `model_type` with `role`; an error naming the type and
  * the plugins found when there is none. */
 MM_API mm_status mm_runtime_find_plugin(const mm_runtime *rt, const char *model_type, uint32_t role,

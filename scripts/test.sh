@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets up (packages + build) and runs the whole test suite. Its last line is
+# the count as "N passed, N failed".
+#
+#   scripts/test.sh               release build in ./build
+#   scripts/test.sh --sanitize    AddressSanitizer + UBSan build in ./build-asan
+#   scripts/test.sh -- ARGS       extra arguments for `meson test` (e.g. --suite ops)
+#
+# Fixture tests read ../shared beside the source root (or $MM_SHARED_DIR) and
+# skip without it; MM_REQUIRE_FIXTURES=1 turns that skip into a failure, and
+# MM_REQUIRE_VULKAN=1 does the same for a missing Vulkan device (.ci/run sets both).
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+builddir=build
+setup_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitize) builddir=build-asan; setup_args=(-Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized) ;;
+    --) shift; break ;;
+    *) echo "usage: scripts/test.sh [--sanitize] [-- meson-test-args]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+MM_BUILD_DIR=$builddir MM_SETUP_ARGS="${setup_args[*]:-}" scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/tests/lsan.supp}
+log=$(mktemp)
+meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+
+count() { grep -E "^$1:" "$log" | tail -n1 | awk '{print $NF}'; }
+ok=$(count 'Ok'); fail=$(count 'Fail'); xpass=$(count 'Unexpected Pass'); tmo=$(count 'Timeout'); skip=$(count 'Skipped')
+ok=${ok:-0}; fail=${fail:-0}; xpass=${xpass:-0}; tmo=${tmo:-0}; skip=${skip:-0}
+failed=$((fail + xpass + tmo))
+if [ "$failed" -eq 0 ] && [ "$rc" -ne 0 ]; then failed=1; fi   # meson itself failed
+rm -f "$log"
+[ "$skip" -gt 0 ] && echo "($skip skipped: see the SKIP reasons above)"
+echo "$ok passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""mmrun command-line tests: one case per invocation (argv[1]).
+
+Bad input must end with a clear "mmrun: error: ..." line and a non-zero exit,
+never a crash (a signal) or a hang. Exit 77 means skipped (meson's code)."""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+MMRUN = os.environ["MMRUN"]
+SHARED = os.environ.get("MM_SHARED_DIR") or os.environ["MM_TEST_SHARED_DIR"]
+REQUIRE_FIXTURES = os.environ.get("MM_REQUIRE_FIXTURES") == "1"
+REQUIRE_VULKAN = os.environ.get("MM_REQUIRE_VULKAN") == "1"
+SKIP = 77
+
+
+def run(*args, timeout=120):
+    p = subprocess.run([MMRUN, *args], capture_output=True, text=True, timeout=timeout)
+    print(f"$ mmrun {' '.join(args)}\n-> exit {p.returncode}\n{p.stdout}{p.stderr}")
+    return p
+
+
+def expect_error(p, *needles, code=1):
+    assert p.returncode == code, f"exit {p.returncode}, expected {code}"
+    last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+    assert any(l.startswith("mmrun: error: ") for l in p.stderr.splitlines()), "no 'mmrun: error:' line"
+    for n in needles:
+        assert n in p.stderr, f"stderr lacks {n!r}"
+    assert "error" in last or "--help" in last
+
+
+def fixture(name):
+    path = os.path.join(SHARED, "fixtures", name)
+    if not os.path.isdir(path):
+        if REQUIRE_FIXTURES:
+            raise AssertionError(f"fixture {path} missing (MM_REQUIRE_FIXTURES=1)")
+        print(f"SKIP: fixture {path} missing")
+        sys.exit(SKIP)
+    return path
+
+
+def write_safetensors(path, tensors, header_override=None, truncate=0):
+    """tensors: {name: (dtype, shape, bytes)}; writes a valid file unless told."""
+    header, blob = {}, b""
+    for name, (dtype, shape, data) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    if header_override:
+        header_override(header)
+    raw = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw + blob[: len(blob) - truncate])
+
+
+def model_dir(tmp, config, **kw):
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump(config, f)
+    four = struct.pack("<4f", 1, 2, 3, 4)
+    write_safetensors(os.path.join(tmp, "model.safetensors"), {"a.weight": ("F32", [2, 2], four)}, **kw)
+    return tmp
+
+
+# ---- cases ----------------------------------------------------------------
+
+def case_help(tmp):
+    p = run("--help")
+    assert p.returncode == 0 and "info" in p.stdout and "--backend" in p.stdout
+
+
+def case_version(tmp):
+    p = run("--version")
+    assert p.returncode == 0 and p.stdout.startswith("mmrun ")
+
+
+def case_info(tmp):
+    p = run("info")
+    assert p.returncode == 0, p.stderr
+    for plugin, types in [("vit", ["vit (encoder)"]), ("audio", ["whisper (encoder)"]),
+                          ("clip", ["clip (embedder)"]), ("textdec", ["whisper (decoder)", "gpt2 (decoder)"])]:
+        line = next((l for l in p.stdout.splitlines() if l.strip().startswith(plugin + " ")), None)
+        assert line, f"plugin {plugin} not listed"
+        assert "mmplugin_" + plugin + ".so" in line
+        following = p.stdout.split(line, 1)[1].splitlines()[1]
+        for t in types:
+            assert t in following, f"{plugin}: {t} not in {following!r}"
+    assert "BROKEN" not in p.stdout
+    if "llvmpipe" not in p.stdout and "[0]" not in p.stdout:
+        if REQUIRE_VULKAN:
+            raise AssertionError("no Vulkan device listed (MM_REQUIRE_VULKAN=1)")
+        print("note: no Vulkan device on this machine")
+
+
+def case_info_model(tmp):
+    p = run("--backend", "cpu", "info", fixture("whisper-tiny-random"))
+    assert p.returncode == 0, p.stderr
+    assert "model_type: whisper" in p.stdout
+    assert "encoder: plugin audio, input {3000,80,1}" in p.stdout
+
+
+def case_missing_dir(tmp):
+    expect_error(run("--backend", "cpu", "info", os.path.join(tmp, "nope")), "config.json")
+
+
+def case_no_weights(tmp):
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump({"model_type": "vit"}, f)
+    expect_error(run("--backend", "cpu", "info", tmp), "model.safetensors")
+
+
+def case_bad_json(tmp):
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        f.write('{"model_type": "vit", ')
+    expect_error(run("--backend", "cpu", "info", tmp), "config.json")
+
+
+def case_truncated_safetensors(tmp):
+    model_dir(tmp, {"model_type": "vit"}, truncate=3)
+    expect_error(run("--backend", "cpu", "info", tmp), "a.weight")
+
+
+def case_lying_offsets(tmp):
+    def lie(h):
+        h["a.weight"]["data_offsets"] = [0, 1 << 40]
+    model_dir(tmp, {"model_type": "vit"}, header_override=lie)
+    expect_error(run("--backend", "cpu", "info", tmp), "a.weight")
+
+
+def case_huge_shape(tmp):
+    def lie(h):
+        h["a.weight"]["shape"] = [1 << 31, 1 << 31, 1 << 31]
+    model_dir(tmp, {"model_type": "vit"}, header_override=lie)
+    expect_error(run("--backend", "cpu", "info", tmp), "a.weight")
+
+
+def case_unknown_model_type(tmp):
+    model_dir(tmp, {"model_type": "mamba"})
+    expect_error(run("--backend", "cpu", "info", tmp), "'mamba'", "audio", "vit")
+
+
+def _whisper_with(tmp, **changes):
+    src = fixture("whisper-tiny-random")
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(src, "config.json")) as f:
+        cfg = json.load(f)
+    cfg.update(changes)
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    os.symlink(os.path.join(src, "model.safetensors"), os.path.join(tmp, "model.safetensors"))
+    return tmp
+
+
+def case_config_wrong_width(tmp):
+    # config says d_model 96 but the weights are 64 wide
+    expect_error(run("--backend", "cpu", "info", _whisper_with(tmp, d_model=96)), "model.encoder.")
+
+
+def case_config_bad_heads(tmp):
+    expect_error(run("--backend", "cpu", "info", _whisper_with(tmp, encoder_attention_heads=5)), "head")
+
+
+def case_config_missing_layer(tmp):
+    expect_error(run("--backend", "cpu", "info", _whisper_with(tmp, encoder_layers=3)), "layers.2")
+
+
+def case_usage_errors(tmp):
+    expect_error(run("frobnicate"), "frobnicate", code=2)
+    expect_error(run("--backend", "tpu", "info"), "tpu", code=2)
+    expect_error(run("--threads", "0", "info"), "--threads", code=2)
+    expect_error(run("--bogus"), "--bogus", code=2)
+
+
+def case_vulkan_backend(tmp):
+    p = run("--backend", "vulkan", "info")
+    if p.returncode != 0:
+        if REQUIRE_VULKAN:
+            raise AssertionError("--backend vulkan failed (MM_REQUIRE_VULKAN=1)")
+        print("SKIP: no Vulkan device")
+        sys.exit(SKIP)
+    assert "selected: vulkan" in p.stdout
+
+
+def main():
+    case = sys.argv[1]
+    tmp = tempfile.mkdtemp(prefix="mmrun-cli-")
+    try:
+        globals()["case_" + case](os.path.join(tmp, "m"))
+    except subprocess.TimeoutExpired as e:
+        print(f"FAIL: hang: {e}")
+        sys.exit(1)
+    except AssertionError as e:
+        print(f"FAIL: {e}")
+        sys.exit(1)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
