@@ -1,6 +1,7 @@
 /* Backend selection and the compute entry point shared by all backends. */
 #include "backend_impl.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 mm_backend_params mm_backend_default_params(void)
@@ -20,7 +21,11 @@ mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out)
     case MM_BACKEND_AUTO:
         if (mm_backend_vulkan_init(&params, out) == MM_OK)
             return MM_OK;
-        mm_log(MM_LOG_WARN, "no usable Vulkan device (%s); falling back to the CPU backend", mm_error_message());
+        /* Said once per process: a program making many runtimes should not
+         * repeat it. */
+        static atomic_flag said = ATOMIC_FLAG_INIT;
+        if (!atomic_flag_test_and_set(&said))
+            mm_log(MM_LOG_WARN, "no usable Vulkan device (%s); using the CPU backend", mm_error_message());
         mm_error_clear();
         return mm_backend_cpu_init(&params, out);
     }

@@ -54,10 +54,21 @@ mm_status mm_error_wrap(mm_status s, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, tl_message, sizeof old);
-    if (old[0])
-        snprintf(tl_message, sizeof tl_message, "%s: %s", prefix, old);
-    else
-        snprintf(tl_message, sizeof tl_message, "%s", prefix);
+    /* Build "<prefix>: <old>" by pieces; truncation at the buffer end is fine. */
+    size_t n = strlen(prefix);
+    if (n >= sizeof tl_message)
+        n = sizeof tl_message - 1;
+    memcpy(tl_message, prefix, n);
+    if (old[0] && n + 2 < sizeof tl_message) {
+        memcpy(tl_message + n, ": ", 2);
+        n += 2;
+        size_t m = strlen(old);
+        if (m > sizeof tl_message - 1 - n)
+            m = sizeof tl_message - 1 - n;
+        memcpy(tl_message + n, old, m);
+        n += m;
+    }
+    tl_message[n] = '\0';
     return s;
 }
 

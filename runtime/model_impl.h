@@ -14,6 +14,9 @@
 /* safetensors (the reference implementation) refuses bigger headers too. */
 #define MM_ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 
+/* JSON values quoted in error messages: compact, "/" unescaped. */
+#define MM_JSON_PLAIN (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 typedef struct mm_st_file {
     char *path;
     void *map; /* read-only mmap of the whole file (NULL when size is 0) */

@@ -73,7 +73,7 @@ static void shape_str(char *buf, size_t size, json_object *shape)
     used += (size_t)snprintf(buf, size, "[");
     for (size_t i = 0; i < len && used < size; i++)
         used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
-                                 json_object_to_json_string(json_object_array_get_idx(shape, i)));
+                                 json_object_to_json_string_ext(json_object_array_get_idx(shape, i), MM_JSON_PLAIN));
     if (used < size)
         snprintf(buf + used, size - used, "]");
 }
@@ -118,8 +118,9 @@ static mm_status st_parse_entry(const char *path, const char *name, json_object 
     for (size_t i = 0; i < n_dims && !any_zero; i++) {
         uint64_t d = json_object_get_uint64(json_object_array_get_idx(jshape, i));
         if (count > limit / d)
-            return mm_error_set(MM_ERR_NOMEM, "%s: tensor '%s': shape %s is implausibly large (element count overflows)",
-                                path, name, shp);
+            return mm_error_set(MM_ERR_NOMEM,
+                                "%s: tensor '%s': shape %s is implausibly large (element count overflows)", path,
+                                name, shp);
         count *= d;
     }
     if (any_zero)
@@ -132,7 +133,7 @@ static mm_status st_parse_entry(const char *path, const char *name, json_object 
     if (!json_uint(json_object_array_get_idx(joffs, 0), &e->begin) ||
         !json_uint(json_object_array_get_idx(joffs, 1), &e->end))
         return mm_error_set(MM_ERR_FORMAT, "%s: tensor '%s': data_offsets %s are not non-negative integers", path,
-                            name, json_object_to_json_string(joffs));
+                            name, json_object_to_json_string_ext(joffs, MM_JSON_PLAIN));
     if (e->begin > e->end)
         return mm_error_set(MM_ERR_FORMAT, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] have begin > end",
                             path, name, e->begin, e->end);
@@ -148,8 +149,9 @@ static mm_status st_parse_entry(const char *path, const char *name, json_object 
                             path, name, shp, e->dt->name, bits / 8, e->begin, e->end, e->end - e->begin);
 
     if (e->dt->dtype >= 0 && n_dims > (size_t)MM_WEIGHT_MAX_DIMS)
-        return mm_error_set(MM_ERR_UNSUPPORTED, "%s: tensor '%s': shape %s has %zu dimensions; at most %d are supported",
-                            path, name, shp, n_dims, MM_WEIGHT_MAX_DIMS);
+        return mm_error_set(MM_ERR_UNSUPPORTED,
+                            "%s: tensor '%s': shape %s has %zu dimensions; at most %d are supported", path, name,
+                            shp, n_dims, MM_WEIGHT_MAX_DIMS);
     e->n_dims = (int32_t)(n_dims < (size_t)MM_WEIGHT_MAX_DIMS ? n_dims : (size_t)MM_WEIGHT_MAX_DIMS);
     for (int32_t i = 0; i < e->n_dims; i++)
         e->shape[i] = json_object_get_int64(json_object_array_get_idx(jshape, (size_t)i));
@@ -226,9 +228,10 @@ mm_status mm_st_parse(mm_model *m, const char *path, const uint8_t *buf, size_t 
     json_tokener_free(tok);
     if (!root || jerr != json_tokener_success) {
         json_object_put(root);
-        return mm_error_set(MM_ERR_FORMAT, "%s: header is not valid JSON: %s (at byte %zu of %" PRIu64 ")", path,
-                            jerr == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(jerr),
-                            end + 8, hlen);
+        return mm_error_set(MM_ERR_FORMAT,
+                            "%s: header is not valid JSON: %s (at byte %zu of the %" PRIu64 "-byte header)", path,
+                            jerr == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(jerr), end,
+                            hlen);
     }
     /* Writers pad the header with spaces to align the data section. */
     while (end < hlen && (hdr[end] == ' ' || hdr[end] == '\n' || hdr[end] == '\r' || hdr[end] == '\t'))

@@ -1,4 +1,239 @@
+/* Whisper audio encoder (HF WhisperEncoder): log-mel features {3000, 80, B}
+ * -> conv stem -> pre-LN transformer layers -> final layer_norm {D, 1500, B}.
+ *
+ * Weights are read under the component's weight prefix ("model.encoder." in
+ * a WhisperForConditionalGeneration folder), config under its config prefix
+ * ("" there). Every value the graph depends on is checked at load, by
+ * building the graph once without data, so a wrong checkpoint is refused
+ * before any compute. */
+#include "mm/nn.h"
 #include "mm/plugin.h"
-static const mm_plugin_model_type types[] = {{NULL, 0}};
-static const mm_plugin plugin = {.abi_version = MM_PLUGIN_ABI_VERSION, .name = "audio", .model_types = types};
-MM_PLUGIN_EXPORT const mm_plugin *mm_plugin_entry(void) { return &plugin; }
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* nn.LayerNorm default; Whisper's config does not store it. */
+#define WHISPER_LN_EPS 1e-5f
+/* Kernel of both stem convolutions (fixed by the architecture). */
+#define WHISPER_CONV_K 3
+/* Larger config values are not a real model: refuse before sizing anything. */
+#define WHISPER_MAX_DIM (INT64_C(1) << 20)
+
+typedef struct whisper_hparams {
+    int64_t n_mels;  /* num_mel_bins                                  */
+    int64_t n_ctx;   /* max_source_positions: frames after the stem   */
+    int64_t n_state; /* d_model                                       */
+    int64_t n_head;  /* encoder_attention_heads                       */
+    int64_t n_layer; /* encoder_layers                                */
+    int64_t n_ff;    /* encoder_ffn_dim                               */
+    mm_gelu_kind act;
+} whisper_hparams;
+
+typedef struct whisper_encoder {
+    mm_component c; /* the runtime keeps it (and the model) alive until free */
+    whisper_hparams hp;
+} whisper_encoder;
+
+/* ---- config ------------------------------------------------------------ */
+
+static mm_status whisper_cfg_int(const mm_component *c, const char *key, int64_t *out)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s%s", c->config_prefix, key);
+    mm_status s = mm_config_int(c->model, path, out);
+    if (s != MM_OK)
+        return mm_error_wrap(s, "config");
+    if (*out < 1 || *out > WHISPER_MAX_DIM)
+        return mm_error_set(MM_ERR_FORMAT, "config: %s = %lld (must be 1..%lld)", path,
+                            (long long)*out, (long long)WHISPER_MAX_DIM);
+    return MM_OK;
+}
+
+static mm_status whisper_load_hparams(const mm_component *c, whisper_hparams *hp)
+{
+    mm_status s;
+    if ((s = whisper_cfg_int(c, "num_mel_bins", &hp->n_mels)) != MM_OK ||
+        (s = whisper_cfg_int(c, "max_source_positions", &hp->n_ctx)) != MM_OK ||
+        (s = whisper_cfg_int(c, "d_model", &hp->n_state)) != MM_OK ||
+        (s = whisper_cfg_int(c, "encoder_attention_heads", &hp->n_head)) != MM_OK ||
+        (s = whisper_cfg_int(c, "encoder_layers", &hp->n_layer)) != MM_OK ||
+        (s = whisper_cfg_int(c, "encoder_ffn_dim", &hp->n_ff)) != MM_OK)
+        return s;
+    if (hp->n_state % hp->n_head)
+        return mm_error_set(MM_ERR_FORMAT, "config: d_model %lld is not divisible by %lld heads",
+                            (long long)hp->n_state, (long long)hp->n_head);
+    char path[256];
+    const char *act = NULL;
+    snprintf(path, sizeof path, "%sactivation_function", c->config_prefix);
+    if ((s = mm_config_string(c->model, path, &act)) != MM_OK || (s = mm_nn_gelu_kind(act, &hp->act)) != MM_OK)
+        return mm_error_wrap(s, "config");
+    return MM_OK;
+}
+
+/* ---- graph --------------------------------------------------------------- */
+
+/* Fails with the weight's name unless its shape (ne order) is {a, b, c}. */
+static mm_status whisper_expect(const mm_tensor *t, int64_t a, int64_t b, int64_t c)
+{
+    if (mm_tensor_ne(t, 0) == a && mm_tensor_ne(t, 1) == b && mm_tensor_ne(t, 2) == c && mm_tensor_ne(t, 3) == 1)
+        return MM_OK;
+    return mm_error_set(MM_ERR_FORMAT, "weight %s is {%lld,%lld,%lld,%lld} (ne order), {%lld,%lld,%lld,1} expected",
+                        mm_tensor_name(t), (long long)mm_tensor_ne(t, 0), (long long)mm_tensor_ne(t, 1),
+                        (long long)mm_tensor_ne(t, 2), (long long)mm_tensor_ne(t, 3), (long long)a, (long long)b,
+                        (long long)c);
+}
+
+/* conv1 (k3, pad 1) + gelu, conv2 (k3, stride 2, pad 1) + gelu, then
+ * {T, D, B} -> {D, T, B} and + embed_positions: encoder_hidden_states[0]. */
+static mm_status whisper_build_stem(const whisper_encoder *e, mm_graph *g, mm_tensor *x, mm_tensor **out)
+{
+    const whisper_hparams *hp = &e->hp;
+    const mm_component *c = &e->c;
+    mm_tensor *conv1_w = mm_nn_weight(g, c, "conv1.weight");
+    mm_tensor *conv1_b = mm_nn_weight(g, c, "conv1.bias");
+    mm_tensor *conv2_w = mm_nn_weight(g, c, "conv2.weight");
+    mm_tensor *conv2_b = mm_nn_weight(g, c, "conv2.bias");
+    mm_tensor *pos = mm_nn_weight(g, c, "embed_positions.weight");
+    mm_status s = mm_graph_status(g);
+    if (s != MM_OK || (s = whisper_expect(conv1_w, WHISPER_CONV_K, hp->n_mels, hp->n_state)) != MM_OK ||
+        (s = whisper_expect(conv2_w, WHISPER_CONV_K, hp->n_state, hp->n_state)) != MM_OK ||
+        (s = whisper_expect(pos, hp->n_state, hp->n_ctx, 1)) != MM_OK)
+        return s;
+    x = mm_gelu(g, mm_conv1d(g, x, conv1_w, conv1_b, 1, 1), hp->act);
+    x = mm_gelu(g, mm_conv1d(g, x, conv2_w, conv2_b, 2, 1), hp->act);
+    *out = mm_add(g, mm_transpose(g, x), pos);
+    return MM_OK;
+}
+
+/* Pre-LN layer: x + attn(ln(x)), then x + ffn(ln(x)). */
+static mm_status whisper_build_layer(const whisper_encoder *e, mm_graph *g, mm_tensor **x, int il)
+{
+    const whisper_hparams *hp = &e->hp;
+    const mm_component *c = &e->c;
+    /* The linear helpers check inputs against weights; the FFN width is the
+     * one size only the config states. */
+    mm_tensor *fc1_w = mm_nn_weight(g, c, "layers.%d.fc1.weight", il);
+    mm_status s = mm_graph_status(g);
+    if (s != MM_OK || (s = whisper_expect(fc1_w, hp->n_state, hp->n_ff, 1)) != MM_OK)
+        return s;
+    mm_tensor *h = mm_layer_norm(g, *x, mm_nn_weight(g, c, "layers.%d.self_attn_layer_norm.weight", il),
+                                 mm_nn_weight(g, c, "layers.%d.self_attn_layer_norm.bias", il), WHISPER_LN_EPS);
+    /* HF scales q by head_dim^-0.5 before q.k^T; scaling the scores is the
+     * same product. k_proj has no bias in Whisper. */
+    mm_nn_attn attn = {
+        .q_w = mm_nn_weight(g, c, "layers.%d.self_attn.q_proj.weight", il),
+        .q_b = mm_nn_weight(g, c, "layers.%d.self_attn.q_proj.bias", il),
+        .k_w = mm_nn_weight(g, c, "layers.%d.self_attn.k_proj.weight", il),
+        .v_w = mm_nn_weight(g, c, "layers.%d.self_attn.v_proj.weight", il),
+        .v_b = mm_nn_weight(g, c, "layers.%d.self_attn.v_proj.bias", il),
+        .o_w = mm_nn_weight(g, c, "layers.%d.self_attn.out_proj.weight", il),
+        .o_b = mm_nn_weight(g, c, "layers.%d.self_attn.out_proj.bias", il),
+        .n_head = (int32_t)hp->n_head,
+        .scale = 1.0f / sqrtf((float)(hp->n_state / hp->n_head)),
+    };
+    mm_tensor *r = mm_add(g, *x, mm_nn_attention(g, h, h, &attn));
+    h = mm_layer_norm(g, r, mm_nn_weight(g, c, "layers.%d.final_layer_norm.weight", il),
+                      mm_nn_weight(g, c, "layers.%d.final_layer_norm.bias", il), WHISPER_LN_EPS);
+    h = mm_nn_ffn(g, h, fc1_w, mm_nn_weight(g, c, "layers.%d.fc1.bias", il),
+                  mm_nn_weight(g, c, "layers.%d.fc2.weight", il), mm_nn_weight(g, c, "layers.%d.fc2.bias", il), hp->act);
+    *x = mm_add(g, r, h);
+    return mm_graph_status(g);
+}
+
+static mm_status whisper_input_shape(const void *state, int32_t batch, mm_shape *out)
+{
+    const whisper_hparams *hp = &((const whisper_encoder *)state)->hp;
+    if (batch < 1)
+        return mm_error_set(MM_ERR_INVALID, "batch of %d", batch);
+    /* The stem halves time, and positions cover exactly max_source_positions. */
+    *out = (mm_shape){.n_dims = 3, .ne = {2 * hp->n_ctx, hp->n_mels, batch, 1}};
+    return MM_OK;
+}
+
+static mm_status whisper_build(const void *state, mm_graph *g, mm_tensor *input, mm_tensor **out)
+{
+    const whisper_encoder *e = state;
+    const whisper_hparams *hp = &e->hp;
+    *out = NULL;
+    if (!g || !input)
+        return mm_error_set(MM_ERR_INVALID, "NULL graph or input");
+    if (mm_tensor_ne(input, 0) != 2 * hp->n_ctx || mm_tensor_ne(input, 1) != hp->n_mels || mm_tensor_ne(input, 3) != 1)
+        return mm_error_set(MM_ERR_INVALID, "input is {%lld,%lld,%lld,%lld}, {%lld,%lld,B} expected (log-mel features)",
+                            (long long)mm_tensor_ne(input, 0), (long long)mm_tensor_ne(input, 1),
+                            (long long)mm_tensor_ne(input, 2), (long long)mm_tensor_ne(input, 3),
+                            (long long)(2 * hp->n_ctx), (long long)hp->n_mels);
+    mm_tensor *x = NULL;
+    mm_status s = whisper_build_stem(e, g, input, &x);
+    for (int il = 0; s == MM_OK && il < hp->n_layer; il++)
+        s = whisper_build_layer(e, g, &x, il);
+    if (s != MM_OK)
+        return s;
+    x = mm_layer_norm(g, x, mm_nn_weight(g, &e->c, "layer_norm.weight"), mm_nn_weight(g, &e->c, "layer_norm.bias"),
+                      WHISPER_LN_EPS);
+    if ((s = mm_graph_status(g)) != MM_OK)
+        return s;
+    mm_tensor_set_name(x, "whisper.encoder_out");
+    *out = x;
+    return MM_OK;
+}
+
+/* ---- ops table ------------------------------------------------------------- */
+
+static void whisper_free(void *state)
+{
+    free(state);
+}
+
+/* Reads the config, then builds the batch-1 graph once without data: every
+ * weight name and shape the encoder uses is checked here, not at first run. */
+static mm_status whisper_load(const mm_component *c, void **state)
+{
+    *state = NULL;
+    if (!c || !c->model)
+        return mm_error_set(MM_ERR_INVALID, "no model given");
+    whisper_encoder *e = calloc(1, sizeof *e);
+    mm_graph *g = mm_graph_init();
+    mm_status s = e && g ? MM_OK : mm_error_set(MM_ERR_NOMEM, "out of memory");
+    if (s == MM_OK) {
+        e->c = *c;
+        e->c.config_prefix = c->config_prefix ? c->config_prefix : "";
+        s = whisper_load_hparams(&e->c, &e->hp);
+    }
+    mm_shape in;
+    mm_tensor *out = NULL;
+    if (s == MM_OK && (s = whisper_input_shape(e, 1, &in)) == MM_OK)
+        s = whisper_build(e, g, mm_graph_input(g, MM_DTYPE_F32, in.n_dims, in.ne, NULL), &out);
+    mm_graph_free(g);
+    if (s != MM_OK) {
+        free(e);
+        return s;
+    }
+    *state = e;
+    return MM_OK;
+}
+
+static const mm_encoder_ops whisper_encoder_ops = {
+    .load = whisper_load,
+    .free = whisper_free,
+    .input_shape = whisper_input_shape,
+    .build = whisper_build,
+};
+
+static const mm_plugin_model_type audio_types[] = {
+    {"whisper", MM_ROLE_ENCODER},
+    {NULL, 0},
+};
+
+static const mm_plugin audio_plugin = {
+    .abi_version = MM_PLUGIN_ABI_VERSION,
+    .name = "audio",
+    .description = "Whisper-style audio encoder (log-mel -> hidden states)",
+    .model_types = audio_types,
+    .encoder = &whisper_encoder_ops,
+};
+
+MM_PLUGIN_EXPORT const mm_plugin *mm_plugin_entry(void)
+{
+    return &audio_plugin;
+}

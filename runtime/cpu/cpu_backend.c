@@ -1,6 +1,380 @@
-#include "backend_impl.h"
+/* CPU backend: runs a graph plan node by node with either the optimized
+ * kernels (mm_backend_cpu_init) or the naive reference ones
+ * (mm_backend_cpu_reference_init, the test oracle).
+ *
+ * Memory: inputs are read in place; constants are resident (F32 used in
+ * place, F16/BF16 widened once per backend lifetime, keyed by host address,
+ * storage and element count); every computed node gets a block from a pool
+ * that is recycled as soon as plan->last_use says its last reader ran, and
+ * kept between computes (blocks a compute did not touch are released). */
+#include "cpu_backend.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MM_CPU_ALIGN 64
+
+typedef struct resident {
+    const void *host;
+    mm_dtype storage;
+    int64_t n;
+    float *data;
+} resident;
+
+typedef struct block {
+    void *ptr;
+    size_t size;
+    bool busy;
+    bool touched; /* used during the current compute */
+} block;
+
+typedef struct cpu_backend {
+    mm_backend base;
+    bool reference;
+    mm_cpu_ctx ctx;
+
+    resident *res; /* open addressing, capacity a power of two */
+    size_t n_res, cap_res;
+
+    block *blocks;
+    int32_t n_blocks, cap_blocks;
+
+    /* Per compute, by node index: data of the tensor's storage root, and
+     * the pool block holding it (-1 for leaves). */
+    void **node_data;
+    int32_t *node_block;
+    int32_t cap_nodes;
+} cpu_backend;
+
+void *mm_cpu_scratch(mm_cpu_ctx *ctx, size_t size)
+{
+    if (size <= ctx->work_size)
+        return ctx->work;
+    size = (size + MM_CPU_ALIGN - 1) / MM_CPU_ALIGN * MM_CPU_ALIGN;
+    void *p = aligned_alloc(MM_CPU_ALIGN, size);
+    if (!p) {
+        mm_error_set(MM_ERR_NOMEM, "cpu backend: cannot allocate %zu bytes of scratch", size);
+        return NULL;
+    }
+    free(ctx->work);
+    ctx->work = p;
+    ctx->work_size = size;
+    return p;
+}
+
+/* Below this many operations a job runs on the calling thread. */
+#define MM_CPU_MIN_PARALLEL_WORK 32768.0
+
+typedef struct range_job {
+    int64_t n;
+    mm_cpu_range_fn fn;
+    void *arg;
+} range_job;
+
+static void range_task(void *p, int32_t ith, int32_t nth)
+{
+    const range_job *job = p;
+    int64_t begin = job->n * ith / nth, end = job->n * (ith + 1) / nth;
+    if (begin < end)
+        job->fn(job->arg, begin, end);
+}
+
+void mm_cpu_parallel(mm_cpu_ctx *ctx, int64_t n, double cost, mm_cpu_range_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    int64_t nth = ctx && ctx->pool ? ctx->n_threads : 1;
+    if (nth > n)
+        nth = n;
+    if ((double)n * cost < MM_CPU_MIN_PARALLEL_WORK)
+        nth = 1;
+    if (nth <= 1) {
+        fn(arg, 0, n);
+        return;
+    }
+    range_job job = {.n = n, .fn = fn, .arg = arg};
+    mm_threadpool_run(ctx->pool, (int32_t)nth, range_task, &job);
+}
+
+/* ---- resident constants ----------------------------------------------------- */
+
+static size_t res_hash(const void *host, mm_dtype storage, int64_t n)
+{
+    uint64_t h = (uint64_t)(uintptr_t)host * 0x9E3779B97F4A7C15ull;
+    h ^= ((uint64_t)n << 3) ^ (uint64_t)storage;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static resident *res_slot(cpu_backend *cb, const void *host, mm_dtype storage, int64_t n)
+{
+    size_t mask = cb->cap_res - 1;
+    for (size_t i = res_hash(host, storage, n) & mask;; i = (i + 1) & mask) {
+        resident *r = &cb->res[i];
+        if (!r->host || (r->host == host && r->storage == storage && r->n == n))
+            return r;
+    }
+}
+
+static mm_status res_grow(cpu_backend *cb)
+{
+    size_t old_cap = cb->cap_res;
+    resident *old = cb->res;
+    size_t cap = old_cap ? old_cap * 2 : 64;
+    cb->res = calloc(cap, sizeof *cb->res);
+    if (!cb->res) {
+        cb->res = old;
+        return mm_error_set(MM_ERR_NOMEM, "cpu backend: out of memory for resident weights");
+    }
+    cb->cap_res = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].host)
+            *res_slot(cb, old[i].host, old[i].storage, old[i].n) = old[i];
+    free(old);
+    return MM_OK;
+}
+
+/* F32 data of a constant leaf: in place for F32, else the cached widening. */
+static const void *res_get(cpu_backend *cb, const mm_tensor *leaf)
+{
+    if (leaf->storage == MM_DTYPE_F32)
+        return leaf->host_data;
+    int64_t n = mm_tensor_nelements(leaf);
+    if ((cb->n_res + 1) * 2 > cb->cap_res && res_grow(cb) != MM_OK)
+        return NULL;
+    resident *r = res_slot(cb, leaf->host_data, leaf->storage, n);
+    if (r->host)
+        return r->data;
+    float *data = malloc((size_t)n * sizeof *data);
+    if (!data) {
+        mm_error_set(MM_ERR_NOMEM, "cpu backend: cannot widen constant %s (%lld values)", leaf->name, (long long)n);
+        return NULL;
+    }
+    mm_tensor_widen_to_f32(leaf, data);
+    *r = (resident){.host = leaf->host_data, .storage = leaf->storage, .n = n, .data = data};
+    cb->n_res++;
+    return data;
+}
+
+/* ---- intermediate memory ------------------------------------------------------ */
+
+/* Best fit among free blocks, else a new one. Returns the block index or -1. */
+static int32_t pool_alloc(cpu_backend *cb, size_t size)
+{
+    int32_t best = -1;
+    for (int32_t i = 0; i < cb->n_blocks; i++) {
+        block *bl = &cb->blocks[i];
+        if (!bl->busy && bl->size >= size && (best < 0 || bl->size < cb->blocks[best].size))
+            best = i;
+    }
+    if (best < 0) {
+        if (cb->n_blocks == cb->cap_blocks) {
+            int32_t cap = cb->cap_blocks ? cb->cap_blocks * 2 : 32;
+            block *bl = realloc(cb->blocks, (size_t)cap * sizeof *bl);
+            if (!bl) {
+                mm_error_set(MM_ERR_NOMEM, "cpu backend: out of memory");
+                return -1;
+            }
+            cb->blocks = bl;
+            cb->cap_blocks = cap;
+        }
+        size_t rounded = (size + MM_CPU_ALIGN - 1) / MM_CPU_ALIGN * MM_CPU_ALIGN;
+        void *p = aligned_alloc(MM_CPU_ALIGN, rounded ? rounded : MM_CPU_ALIGN);
+        if (!p) {
+            mm_error_set(MM_ERR_NOMEM, "cpu backend: cannot allocate %zu bytes", size);
+            return -1;
+        }
+        best = cb->n_blocks++;
+        cb->blocks[best] = (block){.ptr = p, .size = rounded};
+    }
+    cb->blocks[best].busy = true;
+    cb->blocks[best].touched = true;
+    return best;
+}
+
+/* Frees the blocks this compute did not use, so memory follows the last graph. */
+static void pool_trim(cpu_backend *cb)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; i < cb->n_blocks; i++) {
+        block bl = cb->blocks[i];
+        if (!bl.touched) {
+            free(bl.ptr);
+            continue;
+        }
+        bl.busy = bl.touched = false;
+        cb->blocks[n++] = bl;
+    }
+    cb->n_blocks = n;
+}
+
+static void node_release(cpu_backend *cb, int32_t index)
+{
+    int32_t bi = cb->node_block[index];
+    if (bi >= 0) {
+        cb->blocks[bi].busy = false;
+        cb->node_block[index] = -1;
+    }
+}
+
+/* ---- compute ---------------------------------------------------------------- */
+
+static mm_status ensure_node_arrays(cpu_backend *cb, int32_t n)
+{
+    if (n <= cb->cap_nodes)
+        return MM_OK;
+    void **d = realloc(cb->node_data, (size_t)n * sizeof *d);
+    if (d)
+        cb->node_data = d;
+    int32_t *bl = realloc(cb->node_block, (size_t)n * sizeof *bl);
+    if (bl)
+        cb->node_block = bl;
+    if (!d || !bl)
+        return mm_error_set(MM_ERR_NOMEM, "cpu backend: out of memory for %d nodes", n);
+    cb->cap_nodes = n;
+    return MM_OK;
+}
+
+static const void *tensor_data(cpu_backend *cb, const mm_tensor *t)
+{
+    const char *base = cb->node_data[mm_tensor_root((mm_tensor *)t)->index];
+    return base ? base + mm_tensor_offset(t) : NULL;
+}
+
+static mm_status run_node(cpu_backend *cb, mm_tensor *t, const mm_graph_plan *plan, int32_t pos)
+{
+    /* a node read back as an output is computed straight into the output's
+     * host copy (set up by cpu_compute); others get a pool block */
+    if (!cb->node_data[t->index]) {
+        int32_t bi = pool_alloc(cb, mm_tensor_nbytes(t));
+        if (bi < 0)
+            return MM_ERR_NOMEM;
+        cb->node_block[t->index] = bi;
+        cb->node_data[t->index] = cb->blocks[bi].ptr;
+    }
+
+    mm_cpu_args args = {.t = t, .dst = cb->node_data[t->index], .ctx = &cb->ctx};
+    for (int s = 0; s < MM_MAX_SRC; s++)
+        if (t->src[s])
+            args.src[s] = tensor_data(cb, t->src[s]);
+    mm_cpu_kernel k = cb->reference ? NULL : mm_cpu_opt_kernels[t->op];
+    if (!k)
+        k = mm_cpu_ref_kernels[t->op];
+    if (!k)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "cpu backend: no kernel for op %s", mm_op_name(t->op));
+    mm_status s = k(&args);
+    if (s != MM_OK)
+        return s;
+
+    for (int i = 0; i < MM_MAX_SRC; i++) {
+        if (!t->src[i])
+            continue;
+        int32_t r = mm_tensor_root(t->src[i])->index;
+        if (plan->last_use[r] == pos)
+            node_release(cb, r);
+    }
+    if (plan->last_use[t->index] < pos)
+        node_release(cb, t->index);
+    return MM_OK;
+}
+
+static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *plan)
+{
+    cpu_backend *cb = (cpu_backend *)b;
+    mm_status s = ensure_node_arrays(cb, g->n_nodes);
+    if (s != MM_OK)
+        return s;
+    if (!cb->reference && openblas_get_num_threads() != cb->ctx.n_threads)
+        openblas_set_num_threads(cb->ctx.n_threads);
+
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        mm_tensor *t = g->nodes[i];
+        cb->node_block[i] = -1;
+        cb->node_data[i] = NULL;
+        if (!plan->needed[i] || t->op != MM_OP_NONE)
+            continue;
+        const void *d = (t->flags & MM_TENSOR_CONSTANT) ? res_get(cb, t) : t->host_data;
+        if (!d)
+            return mm_error_wrap(MM_ERR_NOMEM, "cpu backend");
+        cb->node_data[i] = (void *)d;
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        mm_tensor *t = g->nodes[i];
+        if ((t->flags & MM_TENSOR_OUTPUT) && t->readback->op != MM_OP_NONE)
+            cb->node_data[t->readback->index] = t->out_data;
+    }
+    for (int32_t pos = 0; pos < plan->n_order && s == MM_OK; pos++)
+        s = run_node(cb, plan->order[pos], plan, pos);
+    for (int32_t i = 0; i < g->n_nodes && s == MM_OK; i++) {
+        mm_tensor *t = g->nodes[i];
+        const void *d = (t->flags & MM_TENSOR_OUTPUT) ? cb->node_data[t->readback->index] : NULL;
+        if (d && d != t->out_data)
+            memcpy(t->out_data, d, mm_tensor_nbytes(t));
+    }
+    pool_trim(cb);
+    return s;
+}
+
+static void cpu_free(mm_backend *b)
+{
+    cpu_backend *cb = (cpu_backend *)b;
+    for (size_t i = 0; i < cb->cap_res; i++)
+        free(cb->res[i].data);
+    free(cb->res);
+    for (int32_t i = 0; i < cb->n_blocks; i++)
+        free(cb->blocks[i].ptr);
+    free(cb->blocks);
+    free(cb->node_data);
+    free(cb->node_block);
+    free(cb->ctx.work);
+    mm_threadpool_free(cb->ctx.pool);
+    free(cb);
+}
+
+static const mm_backend_iface cpu_iface = {.free = cpu_free, .compute = cpu_compute};
+
+static mm_status cpu_new(bool reference, int32_t n_threads, mm_backend **out)
+{
+    *out = NULL;
+    cpu_backend *cb = calloc(1, sizeof *cb);
+    if (!cb)
+        return mm_error_set(MM_ERR_NOMEM, "cpu backend: out of memory");
+    cb->base.iface = &cpu_iface;
+    cb->base.kind = MM_BACKEND_CPU;
+    cb->reference = reference;
+    cb->ctx.n_threads = n_threads;
+    if (n_threads > 1 && !(cb->ctx.pool = mm_threadpool_init(n_threads))) {
+        free(cb);
+        return mm_error_wrap(MM_ERR_BACKEND, "cpu backend");
+    }
+    if (reference)
+        snprintf(cb->base.name, sizeof cb->base.name, "cpu-reference");
+    else
+        snprintf(cb->base.name, sizeof cb->base.name, "cpu (%d thread%s)", n_threads, n_threads == 1 ? "" : "s");
+    *out = &cb->base;
+    return MM_OK;
+}
+
 mm_status mm_backend_cpu_init(const mm_backend_params *p, mm_backend **out)
 {
-    (void)p; *out = NULL;
-    return mm_error_set(MM_ERR_UNSUPPORTED, "cpu backend: not built yet");
+    int32_t n = p ? p->n_threads : 0;
+    if (n < 0)
+        return mm_error_set(MM_ERR_INVALID, "cpu backend: %d threads", n);
+    if (n == 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        n = online > 0 ? (int32_t)online : 1;
+    }
+    if (n > 1024)
+        return mm_error_set(MM_ERR_INVALID, "cpu backend: %d threads (at most 1024)", n);
+    mm_status s = cpu_new(false, n, out);
+    if (s == MM_OK)
+        openblas_set_num_threads(n);
+    return s;
+}
+
+mm_status mm_backend_cpu_reference_init(mm_backend **out)
+{
+    return cpu_new(true, 1, out);
 }

@@ -1,4 +1,4 @@
-/* The embedded SPIR-V table generated from shaders/*.comp at build time. */
+/* The embedded SPIR-V table generated from the shaders/ folder at build time. */
 #ifndef MM_VK_SHADERS_H
 #define MM_VK_SHADERS_H
 

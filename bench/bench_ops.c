@@ -1,0 +1,320 @@
+/* bench-ops: matmul and attention through the graph API on each available
+ * backend, next to OpenBLAS cblas_sgemm on the same shapes and thread count.
+ * Not a test: prints a table (see --help). */
+#include "mm/tensor.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct bench_opts {
+    int threads, warmup, runs;
+    bool cpu, vulkan;
+} bench_opts;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median wall time of `runs` calls after `warmup` calls; negative on failure. */
+typedef bool (*bench_fn)(void *ctx);
+static double median_time(const bench_opts *o, bench_fn fn, void *ctx)
+{
+    for (int i = 0; i < o->warmup; i++)
+        if (!fn(ctx))
+            return -1;
+    double *t = malloc((size_t)o->runs * sizeof *t);
+    if (!t)
+        return -1;
+    for (int i = 0; i < o->runs; i++) {
+        double t0 = now_s();
+        if (!fn(ctx)) {
+            free(t);
+            return -1;
+        }
+        t[i] = now_s() - t0;
+    }
+    qsort(t, (size_t)o->runs, sizeof *t, cmp_double);
+    double med = o->runs % 2 ? t[o->runs / 2] : 0.5 * (t[o->runs / 2 - 1] + t[o->runs / 2]);
+    free(t);
+    return med;
+}
+
+static float *random_floats(size_t n, unsigned seed)
+{
+    float *x = malloc(n * sizeof *x);
+    if (!x)
+        return NULL;
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        x[i] = (float)((s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+    }
+    return x;
+}
+
+/* ---- cases -------------------------------------------------------------------- */
+
+typedef struct bench_case {
+    const char *name;
+    char shape[64];
+    double flops;
+    mm_graph *g;  /* built once; weights are constants, so they stay resident */
+    /* OpenBLAS reference: `n_gemm` sgemm calls of this shape (row-major,
+     * C[m,n] = A[m,k] . B[n,k]^T unless b_notrans) */
+    int n_gemm;
+    struct {
+        int m, n, k;
+        bool b_notrans;
+    } gemm[2];
+    float *bufs[4];
+} bench_case;
+
+static bool compute_case(void *p)
+{
+    void **c = p;
+    return mm_backend_compute(c[0], c[1]) == MM_OK;
+}
+
+typedef struct blas_ctx {
+    const bench_case *c;
+    float *a, *b, *out;
+} blas_ctx;
+
+static bool run_blas(void *p)
+{
+    const blas_ctx *x = p;
+    for (int r = 0; r < x->c->n_gemm; r++) {
+        int i = x->c->gemm[1].m ? r % 2 : 0; /* attention alternates its two products */
+        int m = x->c->gemm[i].m, n = x->c->gemm[i].n, k = x->c->gemm[i].k;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, x->c->gemm[i].b_notrans ? CblasNoTrans : CblasTrans, m, n, k, 1.0f,
+                    x->a, k, x->b, x->c->gemm[i].b_notrans ? n : k, 0.0f, x->out, n);
+    }
+    return true;
+}
+
+/* y[M,N] = x[M,K] W^T with W an nn.Linear weight [N,K] (ne {K,N}); x has ne {K,M}. */
+static bool matmul_case(bench_case *c, int M, int K, int N)
+{
+    memset(c, 0, sizeof *c);
+    c->name = "matmul";
+    snprintf(c->shape, sizeof c->shape, "%dx%dx%d", M, K, N);
+    c->flops = 2.0 * M * N * K;
+    c->bufs[0] = random_floats((size_t)M * K, 1);
+    c->bufs[1] = random_floats((size_t)N * K, 2);
+    if (!c->bufs[0] || !c->bufs[1] || !(c->g = mm_graph_init()))
+        return false;
+    mm_tensor *x = mm_graph_input(c->g, MM_DTYPE_F32, 2, (const int64_t[]){K, M}, c->bufs[0]);
+    mm_tensor *w = mm_graph_constant(c->g, MM_DTYPE_F32, 2, (const int64_t[]){K, N}, c->bufs[1]);
+    mm_graph_output(c->g, mm_matmul(c->g, w, x));
+    c->n_gemm = 1;
+    c->gemm[0].m = M;
+    c->gemm[0].n = N;
+    c->gemm[0].k = K;
+    return mm_graph_status(c->g) == MM_OK;
+}
+
+/* Self-attention over projections laid out as the plugins do: {D, H, T}
+ * permuted to {D, T, H}. FLOPs: 2*H*Tq*Tk*(D + Dv). The OpenBLAS reference
+ * runs the two per-head products alone (scores, then scores . V). */
+static bool attention_case(bench_case *c, const char *name, int D, int H, int Tq, int Tk)
+{
+    memset(c, 0, sizeof *c);
+    c->name = name;
+    snprintf(c->shape, sizeof c->shape, "H=%d D=%d Tq=%d Tk=%d", H, D, Tq, Tk);
+    c->flops = 2.0 * H * (double)Tq * Tk * (2.0 * D);
+    c->bufs[0] = random_floats((size_t)D * H * Tq, 3);
+    c->bufs[1] = random_floats((size_t)D * H * Tk, 4);
+    c->bufs[2] = random_floats((size_t)D * H * Tk, 5);
+    if (!c->bufs[0] || !c->bufs[1] || !c->bufs[2] || !(c->g = mm_graph_init()))
+        return false;
+    mm_graph *g = c->g;
+    mm_tensor *q = mm_graph_input(g, MM_DTYPE_F32, 3, (const int64_t[]){D, H, Tq}, c->bufs[0]);
+    mm_tensor *k = mm_graph_input(g, MM_DTYPE_F32, 3, (const int64_t[]){D, H, Tk}, c->bufs[1]);
+    mm_tensor *v = mm_graph_input(g, MM_DTYPE_F32, 3, (const int64_t[]){D, H, Tk}, c->bufs[2]);
+    q = mm_permute(g, q, 0, 2, 1, 3);
+    k = mm_permute(g, k, 0, 2, 1, 3);
+    v = mm_permute(g, v, 0, 2, 1, 3);
+    mm_graph_output(g, mm_attention(g, q, k, v, NULL, 1.0f / sqrtf((float)D), false));
+    c->n_gemm = 2 * H;
+    c->gemm[0].m = Tq; /* scores[Tq,Tk] = Q[Tq,D] K[Tk,D]^T */
+    c->gemm[0].n = Tk;
+    c->gemm[0].k = D;
+    c->gemm[1].m = Tq; /* out[Tq,D] = P[Tq,Tk] V[Tk,D] */
+    c->gemm[1].n = D;
+    c->gemm[1].k = Tk;
+    c->gemm[1].b_notrans = true;
+    return mm_graph_status(g) == MM_OK;
+}
+
+static void case_free(bench_case *c)
+{
+    mm_graph_free(c->g);
+    for (int i = 0; i < 4; i++)
+        free(c->bufs[i]);
+}
+
+static double blas_time(const bench_opts *o, const bench_case *c)
+{
+    size_t na = 0, nb = 0, nc = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t m = (size_t)c->gemm[i].m, n = (size_t)c->gemm[i].n, k = (size_t)c->gemm[i].k;
+        na = m * k > na ? m * k : na;
+        nb = n * k > nb ? n * k : nb;
+        nc = m * n > nc ? m * n : nc;
+    }
+    blas_ctx x = {c, random_floats(na, 7), random_floats(nb, 8), random_floats(nc, 9)};
+    double t = x.a && x.b && x.out ? median_time(o, run_blas, &x) : -1;
+    free(x.a);
+    free(x.b);
+    free(x.out);
+    return t;
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench-ops [--threads N] [--runs N] [--warmup N] [--backend cpu|vulkan|all]\n"
+            "\n"
+            "Times matmul and attention computed through the graph API (weights are\n"
+            "constants, so they stay resident after the warm-up) on each backend that\n"
+            "starts, and OpenBLAS cblas_sgemm on the same shapes with the same thread\n"
+            "count. Prints the median of --runs runs (default 20, after --warmup 3).\n"
+            "\n"
+            "Matmul shapes are M x K x N for y[M,N] = x[M,K] . W^T, W an nn.Linear\n"
+            "weight [N,K]; GFLOP/s counts 2*M*N*K. Attention counts 2*H*Tq*Tk*(D+Dv);\n"
+            "its OpenBLAS column runs only the two products per head (Q.K^T, P.V).\n"
+            "\n"
+            "Options:\n"
+            "  --threads N   CPU threads for the CPU backend and OpenBLAS (default: all cores)\n"
+            "  --runs N      timed runs per case (default 20)\n"
+            "  --warmup N    untimed runs first (default 3)\n"
+            "  --backend B   cpu, vulkan or all (default all that start)\n"
+            "\n"
+            "Environment:\n"
+            "  OPENBLAS_CORETYPE  OpenBLAS kernel family, read when the library loads. On\n"
+            "                     Zen 5 OpenBLAS 0.3.21 detects Haswell (AVX2); running with\n"
+            "                     OPENBLAS_CORETYPE=SkylakeX selects its AVX-512 kernels\n"
+            "                     (sgemm 1024^3 on 2 cores: 186 -> 316 GFLOP/s, see\n"
+            "                     ENVIRONMENT.md). Only set it where the CPU has AVX-512.\n"
+            "  VK_ICD_FILENAMES   Vulkan driver selection (lavapipe: faster instance start).\n");
+}
+
+static bool parse_int(const char *s, int lo, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > 1000000)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o = {.threads = 0, .warmup = 3, .runs = 20, .cpu = true, .vulkan = true};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--threads") && v && parse_int(v, 0, &o.threads)) {
+            i++;
+        } else if (!strcmp(a, "--runs") && v && parse_int(v, 1, &o.runs)) {
+            i++;
+        } else if (!strcmp(a, "--warmup") && v && parse_int(v, 0, &o.warmup)) {
+            i++;
+        } else if (!strcmp(a, "--backend") && v &&
+                   (!strcmp(v, "cpu") || !strcmp(v, "vulkan") || !strcmp(v, "all"))) {
+            o.cpu = strcmp(v, "vulkan") != 0;
+            o.vulkan = strcmp(v, "cpu") != 0;
+            i++;
+        } else {
+            fprintf(stderr, "bench-ops: bad argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (o.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = n > 0 ? (int)n : 1;
+    }
+
+    mm_backend *backends[2] = {NULL, NULL};
+    int n_backends = 0;
+    mm_backend_params p = mm_backend_default_params();
+    p.n_threads = o.threads;
+    if (o.cpu) {
+        p.kind = MM_BACKEND_CPU;
+        if (mm_backend_init(&p, &backends[n_backends]) == MM_OK)
+            n_backends++;
+        else
+            fprintf(stderr, "bench-ops: cpu backend: %s\n", mm_error_message());
+    }
+    if (o.vulkan) {
+        p.kind = MM_BACKEND_VULKAN;
+        if (mm_backend_init(&p, &backends[n_backends]) == MM_OK)
+            n_backends++;
+        else
+            printf("# vulkan backend unavailable: %s\n", mm_error_message());
+    }
+    openblas_set_num_threads(o.threads);
+    printf("# OpenBLAS %s, core %s, %d thread(s); median of %d runs after %d warm-up\n", openblas_get_config(),
+           openblas_get_corename(), o.threads, o.runs, o.warmup);
+    printf("# matmul shape M x K x N: y[M,N] = x[M,K] . W^T (W [N,K] resident)\n");
+    printf("%-10s %-26s %-28s %10s %9s %12s %9s %7s\n", "op", "shape", "backend", "ms", "GFLOP/s", "openblas ms",
+           "GFLOP/s", "ratio");
+
+    bench_case cases[5];
+    bool ok[5];
+    ok[0] = matmul_case(&cases[0], 1500, 384, 384);
+    ok[1] = matmul_case(&cases[1], 1500, 1536, 384);
+    ok[2] = matmul_case(&cases[2], 1, 384, 51865);
+    ok[3] = attention_case(&cases[3], "attention", 64, 6, 1500, 1500);
+    ok[4] = attention_case(&cases[4], "attn-step", 64, 6, 1, 1500);
+    int rc = 0;
+    for (int ci = 0; ci < 5; ci++) {
+        bench_case *c = &cases[ci];
+        if (!ok[ci]) {
+            fprintf(stderr, "bench-ops: building %s %s failed: %s\n", c->name, c->shape, mm_error_message());
+            rc = 1;
+            case_free(c);
+            continue;
+        }
+        double tb = blas_time(&o, c);
+        for (int b = 0; b < n_backends; b++) {
+            void *ctx[2] = {backends[b], c->g};
+            double t = median_time(&o, compute_case, ctx);
+            if (t < 0) {
+                fprintf(stderr, "bench-ops: %s %s on %s: %s\n", c->name, c->shape, mm_backend_name(backends[b]),
+                        mm_error_message());
+                rc = 1;
+                continue;
+            }
+            double gf = c->flops / t * 1e-9, gfb = tb > 0 ? c->flops / tb * 1e-9 : 0;
+            printf("%-10s %-26s %-28s %10.3f %9.1f %12.3f %9.1f %7.2f\n", c->name, c->shape,
+                   mm_backend_name(backends[b]), t * 1e3, gf, tb * 1e3, gfb, gfb > 0 ? gf / gfb : 0);
+        }
+        case_free(c);
+    }
+    for (int b = 0; b < n_backends; b++)
+        mm_backend_free(backends[b]);
+    return rc;
+}

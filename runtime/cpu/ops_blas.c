@@ -1,0 +1,342 @@
+/* CPU kernels built on OpenBLAS: matmul (sgemm / sgemv straight on the
+ * operands when their strides are a layout BLAS reads, else packed first),
+ * attention (per head: scores by sgemm, threaded softmax, sgemm with V; a
+ * fused row loop for few queries), and conv1d / patch embedding as im2col +
+ * sgemm. OpenBLAS runs its own threads (set to the backend's count); the
+ * pool only runs between BLAS calls, so the two never compete. */
+#include "cpu_backend.h"
+#include "vec.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* ---- matmul --------------------------------------------------------------------- */
+
+/* How BLAS reads an R x K operand whose element (k, r) sits at k*nbk + r*nbr
+ * bytes: row-major R x K (NoTrans) or row-major K x R (Trans), with leading
+ * dimension *ld. False when neither works (the operand must be packed). */
+static bool blas_layout(int64_t R, int64_t K, size_t nbk, size_t nbr, CBLAS_TRANSPOSE *tr, int64_t *ld)
+{
+    if (nbk % 4 || nbr % 4)
+        return false;
+    int64_t sk = (int64_t)(nbk / 4), sr = (int64_t)(nbr / 4);
+    if (K == 1) /* the stride of a size-1 dimension is meaningless */
+        sk = 1;
+    if (R == 1)
+        sr = sk == 1 ? K : 1;
+    if (sk == 1 && sr >= K) {
+        *tr = CblasNoTrans;
+        *ld = sr;
+        return true;
+    }
+    if (sr == 1 && sk >= R) {
+        *tr = CblasTrans;
+        *ld = sk;
+        return true;
+    }
+    return false;
+}
+
+typedef struct pack_job {
+    float *dst;
+    const char *src;
+    int64_t K;
+    size_t nbk, nbr;
+} pack_job;
+
+static void pack_rows(void *p, int64_t r0, int64_t r1)
+{
+    const pack_job *j = p;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t k = 0; k < j->K; k++)
+            memcpy(&j->dst[r * j->K + k], j->src + r * (int64_t)j->nbr + k * (int64_t)j->nbk, 4);
+}
+
+/* A row-major R x K copy of a strided operand. */
+static void pack(mm_cpu_ctx *ctx, float *dst, const void *src, int64_t R, int64_t K, size_t nbk, size_t nbr)
+{
+    pack_job j = {dst, src, K, nbk, nbr};
+    mm_cpu_parallel(ctx, R, 2.0 * (double)K, pack_rows, &j);
+}
+
+typedef struct operand {
+    const float *p;
+    CBLAS_TRANSPOSE tr; /* NoTrans: row-major rows x K; Trans: row-major K x rows */
+    int64_t ld;
+} operand;
+
+/* C (N x M, row-major, ldc M) = B (N x K) . A^T, A being M x K. */
+static void gemm(const operand *A, const operand *B, int64_t M, int64_t N, int64_t K, float *C)
+{
+    if (N == 1) {
+        int64_t incx = B->tr == CblasNoTrans ? 1 : B->ld;
+        if (A->tr == CblasNoTrans)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)M, (int)K, 1.0f, A->p, (int)A->ld, B->p, (int)incx, 0.0f,
+                        C, 1);
+        else
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)M, 1.0f, A->p, (int)A->ld, B->p, (int)incx, 0.0f, C,
+                        1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, B->tr, A->tr == CblasNoTrans ? CblasTrans : CblasNoTrans, (int)N, (int)M, (int)K, 1.0f,
+                B->p, (int)B->ld, A->p, (int)A->ld, 0.0f, C, (int)M);
+}
+
+static bool strides_aligned(const mm_tensor *t)
+{
+    for (int i = 0; i < MM_MAX_DIMS; i++)
+        if (t->nb[i] % 4)
+            return false;
+    return true;
+}
+
+/* The rows of all of b's batches as one (N*B2*B3) x K operand, when they are
+ * evenly spaced (a activation {K,N,B..} times a weight shared by all). */
+static bool merged_rows(const mm_tensor *b, CBLAS_TRANSPOSE *tr, int64_t *ld)
+{
+    int64_t N = b->ne[1], B2 = b->ne[2], B3 = b->ne[3];
+    size_t s = N > 1 ? b->nb[1] : B2 > 1 ? b->nb[2] : b->nb[3];
+    if ((N > 1 && b->nb[1] != s) || (B2 > 1 && b->nb[2] != s * (size_t)N) ||
+        (B3 > 1 && b->nb[3] != s * (size_t)(N * B2)))
+        return false;
+    return blas_layout(N * B2 * B3, b->ne[0], b->nb[0], s, tr, ld) && *tr == CblasNoTrans;
+}
+
+mm_status mm_cpu_matmul(const mm_cpu_args *a)
+{
+    const mm_tensor *t = a->t, *sa = t->src[0], *sb = t->src[1];
+    if (!strides_aligned(sa) || !strides_aligned(sb))
+        return mm_cpu_ref_kernels[MM_OP_MATMUL](a);
+    int64_t K = sa->ne[0], M = sa->ne[1], N = sb->ne[1], B2 = sb->ne[2], B3 = sb->ne[3];
+    int64_t r2 = B2 / sa->ne[2], r3 = B3 / sa->ne[3];
+    float *dst = a->dst;
+
+    operand A = {0}, B = {0};
+    bool a_direct = blas_layout(M, K, sa->nb[0], sa->nb[1], &A.tr, &A.ld);
+    if (sa->ne[2] == 1 && sa->ne[3] == 1 && a_direct && (B2 > 1 || B3 > 1) && merged_rows(sb, &B.tr, &B.ld)) {
+        A.p = a->src[0];
+        B.p = a->src[1];
+        gemm(&A, &B, M, N * B2 * B3, K, dst);
+        return MM_OK;
+    }
+    bool b_direct = blas_layout(N, K, sb->nb[0], sb->nb[1], &B.tr, &B.ld);
+    float *pa = NULL, *pb = NULL;
+    if (!a_direct || !b_direct) {
+        size_t na = a_direct ? 0 : (size_t)(M * K), nbf = b_direct ? 0 : (size_t)(N * K);
+        float *work = mm_cpu_scratch(a->ctx, (na + nbf) * sizeof(float));
+        if (!work)
+            return MM_ERR_NOMEM;
+        pa = a_direct ? NULL : work;
+        pb = b_direct ? NULL : work + na;
+    }
+    int64_t last_a = -1;
+    for (int64_t i3 = 0; i3 < B3; i3++)
+        for (int64_t i2 = 0; i2 < B2; i2++) {
+            const char *ba = mm_cpu_at(a->src[0], sa, 0, 0, i2 / r2, i3 / r3);
+            const char *bb = mm_cpu_at(a->src[1], sb, 0, 0, i2, i3);
+            if (pa) {
+                int64_t ia = (i3 / r3) * sa->ne[2] + i2 / r2; /* repack only when a's batch changes */
+                if (ia != last_a)
+                    pack(a->ctx, pa, ba, M, K, sa->nb[0], sa->nb[1]);
+                last_a = ia;
+                A = (operand){pa, CblasNoTrans, K};
+            } else {
+                A.p = (const float *)ba;
+            }
+            if (pb) {
+                pack(a->ctx, pb, bb, N, K, sb->nb[0], sb->nb[1]);
+                B = (operand){pb, CblasNoTrans, K};
+            } else {
+                B.p = (const float *)bb;
+            }
+            gemm(&A, &B, M, N, K, dst + (i3 * B2 + i2) * N * M);
+        }
+    return MM_OK;
+}
+
+/* ---- attention ------------------------------------------------------------------------ */
+
+typedef struct attn_job {
+    const mm_cpu_args *a;
+    float *scores;
+    int64_t b, h, q0, nq; /* gemm path: the block of query rows being normalised */
+} attn_job;
+
+/* Gemm path: softmax of rows [r0, r1) of the current score block. */
+static void attn_softmax_rows(void *p, int64_t r0, int64_t r1)
+{
+    const attn_job *j = p;
+    const mm_tensor *t = j->a->t, *k = t->src[1];
+    int64_t Tk = k->ne[1], Tq = t->src[0]->ne[1];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i = j->q0 + r;
+        mm_cpu_softmax_row(j->scores + r * Tk, Tk, t->op_f[0], mm_cpu_mask_row(j->a->src[3], t->src[3], i, j->h, j->b),
+                           t->op_i[0], i, Tq);
+    }
+}
+
+/* Row path: rows r = (b*H + h)*Tq + i, each with its own Tk scores. */
+static void attn_fused_rows(void *p, int64_t r0, int64_t r1)
+{
+    const attn_job *j = p;
+    const mm_cpu_args *a = j->a;
+    const mm_tensor *t = a->t, *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    int64_t D = q->ne[0], Tq = q->ne[1], H = q->ne[2], Tk = k->ne[1], Dv = v->ne[0], rep = H / k->ne[2];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i = r % Tq, h = (r / Tq) % H, b = r / (Tq * H);
+        float *s = j->scores + r * Tk;
+        const float *qi = (const float *)mm_cpu_at(a->src[0], q, 0, i, h, b);
+        for (int64_t jj = 0; jj < Tk; jj++)
+            s[jj] = mm_vec_dot(qi, (const float *)mm_cpu_at(a->src[1], k, 0, jj, h / rep, b), D);
+        mm_cpu_softmax_row(s, Tk, t->op_f[0], mm_cpu_mask_row(a->src[3], t->src[3], i, h, b), t->op_i[0], i, Tq);
+        float *o = (float *)a->dst + ((b * Tq + i) * H + h) * Dv;
+        memset(o, 0, (size_t)Dv * sizeof *o);
+        for (int64_t jj = 0; jj < Tk; jj++)
+            if (s[jj] != 0.0f)
+                mm_vec_axpy(o, s[jj], (const float *)mm_cpu_at(a->src[2], v, 0, jj, h / rep, b), Dv);
+    }
+}
+
+/* Query rows below this take the fused row loop (decoder steps). */
+#define ATTN_GEMM_MIN_ROWS 16
+/* Scores kept per head at once (floats): larger Tq x Tk go in query blocks. */
+#define ATTN_MAX_SCORES (4 << 20)
+
+mm_status mm_cpu_attention(const mm_cpu_args *a)
+{
+    const mm_tensor *t = a->t, *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    if (!strides_aligned(q) || !strides_aligned(k) || !strides_aligned(v) || q->nb[0] != 4 || k->nb[0] != 4 ||
+        v->nb[0] != 4 || (t->src[3] && !mm_tensor_is_contiguous(t->src[3])))
+        return mm_cpu_ref_kernels[MM_OP_ATTENTION](a);
+    int64_t D = q->ne[0], Tq = q->ne[1], H = q->ne[2], B = q->ne[3];
+    int64_t Tk = k->ne[1], Dv = v->ne[0], rep = H / k->ne[2];
+    attn_job j = {.a = a};
+
+    if (Tq < ATTN_GEMM_MIN_ROWS || Tk < ATTN_GEMM_MIN_ROWS) {
+        int64_t rows = B * H * Tq;
+        if (!(j.scores = mm_cpu_scratch(a->ctx, (size_t)(rows * Tk) * sizeof(float))))
+            return MM_ERR_NOMEM;
+        mm_cpu_parallel(a->ctx, rows, (double)Tk * (double)(D + Dv + 24), attn_fused_rows, &j);
+        return MM_OK;
+    }
+
+    int64_t block = Tq * Tk <= ATTN_MAX_SCORES ? Tq : ATTN_MAX_SCORES / Tk;
+    if (block < ATTN_GEMM_MIN_ROWS)
+        block = ATTN_GEMM_MIN_ROWS;
+    if (!(j.scores = mm_cpu_scratch(a->ctx, (size_t)(block * Tk) * sizeof(float))))
+        return MM_ERR_NOMEM;
+    int64_t ldq = (int64_t)q->nb[1] / 4, ldk = (int64_t)k->nb[1] / 4, ldv = (int64_t)v->nb[1] / 4;
+    if (ldq < D || ldk < D || ldv < Dv) /* overlapping rows: not a BLAS layout */
+        return mm_cpu_ref_kernels[MM_OP_ATTENTION](a);
+    for (j.b = 0; j.b < B; j.b++)
+        for (j.h = 0; j.h < H; j.h++) {
+            const float *K = (const float *)mm_cpu_at(a->src[1], k, 0, 0, j.h / rep, j.b);
+            const float *V = (const float *)mm_cpu_at(a->src[2], v, 0, 0, j.h / rep, j.b);
+            for (j.q0 = 0; j.q0 < Tq; j.q0 += block) {
+                j.nq = Tq - j.q0 < block ? Tq - j.q0 : block;
+                const float *Q = (const float *)mm_cpu_at(a->src[0], q, 0, j.q0, j.h, j.b);
+                float *O = (float *)a->dst + ((j.b * Tq + j.q0) * H + j.h) * Dv;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j.nq, (int)Tk, (int)D, 1.0f, Q, (int)ldq, K,
+                            (int)ldk, 0.0f, j.scores, (int)Tk);
+                mm_cpu_parallel(a->ctx, j.nq, 24.0 * (double)Tk, attn_softmax_rows, &j);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j.nq, (int)Dv, (int)Tk, 1.0f, j.scores,
+                            (int)Tk, V, (int)ldv, 0.0f, O, (int)(H * Dv));
+            }
+        }
+    return MM_OK;
+}
+
+/* ---- conv1d / patch embedding --------------------------------------------------------- */
+
+/* out rows of `cols` values start as the bias (or zero) so sgemm adds onto them. */
+static float fill_bias(float *out, int64_t rows, int64_t cols, const float *bias, bool per_row)
+{
+    if (!bias)
+        return 0.0f;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            out[r * cols + c] = per_row ? bias[r] : bias[c];
+    return 1.0f;
+}
+
+typedef struct im2col_job {
+    const float *x; /* one batch of {T, Cin} */
+    float *col;     /* (Cin*K) x Tout */
+    int64_t T, K, Tout;
+    int32_t stride, pad;
+} im2col_job;
+
+static void im2col_rows(void *p, int64_t r0, int64_t r1)
+{
+    const im2col_job *j = p;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t ci = r / j->K, kk = r % j->K;
+        const float *x = j->x + ci * j->T;
+        float *c = j->col + r * j->Tout;
+        for (int64_t o = 0; o < j->Tout; o++) {
+            int64_t ti = o * j->stride + kk - j->pad;
+            c[o] = ti >= 0 && ti < j->T ? x[ti] : 0.0f;
+        }
+    }
+}
+
+mm_status mm_cpu_conv1d(const mm_cpu_args *a)
+{
+    const mm_tensor *t = a->t, *x = t->src[0], *w = t->src[1];
+    for (int i = 0; i < 3; i++)
+        if (t->src[i] && !mm_tensor_is_contiguous(t->src[i]))
+            return mm_cpu_ref_kernels[MM_OP_CONV1D](a);
+    int64_t T = x->ne[0], Cin = x->ne[1], K = w->ne[0], Cout = w->ne[2], Tout = t->ne[0], CK = Cin * K;
+    float *col = mm_cpu_scratch(a->ctx, (size_t)(CK * Tout) * sizeof(float));
+    if (!col)
+        return MM_ERR_NOMEM;
+    for (int64_t b = 0; b < t->ne[2]; b++) {
+        im2col_job j = {(const float *)a->src[0] + b * T * Cin, col, T, K, Tout, t->op_i[0], t->op_i[1]};
+        mm_cpu_parallel(a->ctx, CK, (double)Tout, im2col_rows, &j);
+        float *out = (float *)a->dst + b * Cout * Tout;
+        float beta = fill_bias(out, Cout, Tout, a->src[2], true);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)Tout, (int)CK, 1.0f, a->src[1], (int)CK,
+                    col, (int)Tout, beta, out, (int)Tout);
+    }
+    return MM_OK;
+}
+
+typedef struct patch_job {
+    const float *x; /* one image {W, H, C} */
+    float *col;     /* patches x (C*P*P), (c, ky, kx) order like the weight */
+    int64_t W, H, C, P;
+} patch_job;
+
+static void patch_rows(void *p, int64_t r0, int64_t r1)
+{
+    const patch_job *j = p;
+    int64_t pw = j->W / j->P, P = j->P;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t py = r / pw, px = r % pw;
+        float *c = j->col + r * j->C * P * P;
+        for (int64_t ch = 0; ch < j->C; ch++)
+            for (int64_t ky = 0; ky < P; ky++)
+                memcpy(c + (ch * P + ky) * P, j->x + (ch * j->H + py * P + ky) * j->W + px * P, (size_t)P * sizeof(float));
+    }
+}
+
+mm_status mm_cpu_patch_embed(const mm_cpu_args *a)
+{
+    const mm_tensor *t = a->t, *x = t->src[0], *w = t->src[1];
+    for (int i = 0; i < 3; i++)
+        if (t->src[i] && !mm_tensor_is_contiguous(t->src[i]))
+            return mm_cpu_ref_kernels[MM_OP_PATCH_EMBED](a);
+    int64_t W = x->ne[0], H = x->ne[1], C = x->ne[2], P = w->ne[0], Cout = w->ne[3], np = t->ne[1], CPP = C * P * P;
+    float *col = mm_cpu_scratch(a->ctx, (size_t)(np * CPP) * sizeof(float));
+    if (!col)
+        return MM_ERR_NOMEM;
+    for (int64_t b = 0; b < t->ne[2]; b++) {
+        patch_job j = {(const float *)a->src[0] + b * W * H * C, col, W, H, C, P};
+        mm_cpu_parallel(a->ctx, np, (double)CPP, patch_rows, &j);
+        float *out = (float *)a->dst + b * np * Cout;
+        float beta = fill_bias(out, np, Cout, a->src[2], false);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)np, (int)Cout, (int)CPP, 1.0f, col, (int)CPP,
+                    a->src[1], (int)CPP, beta, out, (int)Cout);
+    }
+    return MM_OK;
+}

@@ -1,0 +1,71 @@
+/* Inner loops of the optimized CPU kernels over contiguous float arrays.
+ *
+ * The build targets baseline x86-64 (SSE2), so the loops are compiled once
+ * per ISA level with target_clones and the loader picks the best (AVX2+FMA,
+ * AVX-512) at run time. They are written branch-free so GCC vectorizes them;
+ * exp and erf use polynomial approximations (about 1 ulp and 2e-7 absolute)
+ * instead of libm calls, which do not vectorize. */
+#ifndef MM_CPU_VEC_H
+#define MM_CPU_VEC_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define MM_VEC_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define MM_VEC_CLONES
+#endif
+
+/* e^x (Cephes expf): exact 0 below -87.3, +inf above 88.7. */
+static inline float mm_expf(float x)
+{
+    const float lo = -87.3365478515625f, hi = 88.7228391116729996f;
+    float xc = x < lo ? lo : (x > hi ? hi : x);
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < lo ? 0.0f : p * scale;
+}
+
+/* erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). */
+static inline float mm_erff(float x)
+{
+    float ax = x < 0 ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    float y = 1.0f - p * t * mm_expf(-ax * ax);
+    return x < 0 ? -y : y;
+}
+
+void mm_vec_add(float *d, const float *x, const float *y, int64_t n);
+void mm_vec_mul(float *d, const float *x, const float *y, int64_t n);
+void mm_vec_add1(float *d, const float *x, float y, int64_t n); /* d = x + y */
+void mm_vec_scale(float *d, const float *x, float s, int64_t n);  /* d = x * s */
+void mm_vec_gelu(float *d, const float *x, int64_t n, int kind);
+float mm_vec_max(const float *x, int64_t n);
+double mm_vec_sum(const float *x, int64_t n);
+/* d = exp(x - mx); returns the sum (in double). */
+double mm_vec_exp_sum(float *d, const float *x, float mx, int64_t n);
+float mm_vec_dot(const float *x, const float *y, int64_t n);
+void mm_vec_axpy(float *y, float a, const float *x, int64_t n); /* y += a*x */
+/* Mean and 1/sqrt(var + eps) over n values (two passes, double sums). */
+void mm_vec_moments(const float *x, int64_t n, float eps, float *mean, float *inv_std);
+/* d = (x - mean) * inv * (w? w : 1) + (b? b : 0) */
+void mm_vec_norm(float *d, const float *x, int64_t n, float mean, float inv, const float *w, const float *b);
+
+#endif

@@ -1,0 +1,449 @@
+/* Recording dispatches: shader modules and pipelines (created lazily, once
+ * per shader and specialization), descriptor sets from per-compute pools,
+ * the command buffer, and barriers placed only where a dispatch touches
+ * memory an earlier, unsynchronised dispatch wrote (or reads what it writes). */
+#include "vk_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_shaders.h"
+
+#define VK_SETS_PER_POOL 512
+
+static const char *shader_names[VK_SH_COUNT] = {
+    [VK_SH_COPY] = "copy",
+    [VK_SH_UNARY] = "unary",
+    [VK_SH_BINARY] = "binary",
+    [VK_SH_GET_ROWS] = "get_rows",
+    [VK_SH_IM2COL] = "im2col",
+    [VK_SH_ARGMAX] = "argmax",
+    [VK_SH_TOP_K] = "top_k",
+    [VK_SH_MATMUL] = "matmul",
+    [VK_SH_MATMUL_REG] = "matmul_reg",
+    [VK_SH_MATVEC] = "matvec",
+    [VK_SH_MATVEC_SG] = "matvec_sg",
+    [VK_SH_LAYER_NORM] = "layer_norm",
+    [VK_SH_LAYER_NORM_SG] = "layer_norm_sg",
+    [VK_SH_SOFTMAX] = "softmax",
+    [VK_SH_SOFTMAX_SG] = "softmax_sg",
+    [VK_SH_ATTENTION] = "attention",
+    [VK_SH_ATTENTION_SG] = "attention_sg",
+};
+
+static const mm_shader_blob *find_blob(const char *name)
+{
+    for (const mm_shader_blob *b = mm_shaders; b->name; b++)
+        if (!strcmp(b->name, name))
+            return b;
+    return NULL;
+}
+
+static mm_status create_pool(mm_vk *vk)
+{
+    VkDescriptorPool *pools = realloc(vk->pools, (vk->n_pools + 1) * sizeof *pools);
+    if (!pools)
+        return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
+    vk->pools = pools;
+    VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_SETS_PER_POOL * VK_N_BINDINGS};
+    VkDescriptorPoolCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+        .maxSets = VK_SETS_PER_POOL,
+        .poolSizeCount = 1,
+        .pPoolSizes = &size,
+    };
+    VkResult r = vkCreateDescriptorPool(vk->dev, &ci, NULL, &vk->pools[vk->n_pools]);
+    if (r != VK_SUCCESS)
+        return vk_fail(r, "vkCreateDescriptorPool");
+    vk->n_pools++;
+    return MM_OK;
+}
+
+mm_status vk_dispatch_init(mm_vk *vk)
+{
+    for (int i = 0; i < VK_SH_COUNT; i++)
+        if (!find_blob(shader_names[i]))
+            return mm_error_set(MM_ERR_BACKEND, "vulkan: shader %s is not built in", shader_names[i]);
+
+    VkDescriptorSetLayoutBinding bind[VK_N_BINDINGS];
+    for (int i = 0; i < VK_N_BINDINGS; i++)
+        bind[i] = (VkDescriptorSetLayoutBinding){
+            .binding = (uint32_t)i,
+            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .descriptorCount = 1,
+            .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+        };
+    VkDescriptorSetLayoutCreateInfo dci = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+        .bindingCount = VK_N_BINDINGS,
+        .pBindings = bind,
+    };
+    VkResult r = vkCreateDescriptorSetLayout(vk->dev, &dci, NULL, &vk->dsl);
+    if (r != VK_SUCCESS)
+        return vk_fail(r, "vkCreateDescriptorSetLayout");
+    VkPushConstantRange pcr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES};
+    VkPipelineLayoutCreateInfo lci = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+        .setLayoutCount = 1,
+        .pSetLayouts = &vk->dsl,
+        .pushConstantRangeCount = 1,
+        .pPushConstantRanges = &pcr,
+    };
+    if ((r = vkCreatePipelineLayout(vk->dev, &lci, NULL, &vk->layout)) != VK_SUCCESS)
+        return vk_fail(r, "vkCreatePipelineLayout");
+    mm_status s = create_pool(vk);
+    if (s != MM_OK)
+        return s;
+
+    VkCommandPoolCreateInfo pci = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+        .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+        .queueFamilyIndex = vk->queue_family,
+    };
+    if ((r = vkCreateCommandPool(vk->dev, &pci, NULL, &vk->cmd_pool)) != VK_SUCCESS)
+        return vk_fail(r, "vkCreateCommandPool");
+    VkCommandBufferAllocateInfo cai = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = vk->cmd_pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    if ((r = vkAllocateCommandBuffers(vk->dev, &cai, &vk->cmd)) != VK_SUCCESS)
+        return vk_fail(r, "vkAllocateCommandBuffers");
+    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if ((r = vkCreateFence(vk->dev, &fci, NULL, &vk->fence)) != VK_SUCCESS)
+        return vk_fail(r, "vkCreateFence");
+    return MM_OK;
+}
+
+void vk_dispatch_free(mm_vk *vk)
+{
+    if (!vk->dev)
+        return;
+    for (uint32_t i = 0; i < vk->n_pipes; i++)
+        vkDestroyPipeline(vk->dev, vk->pipes[i].pipe, NULL);
+    free(vk->pipes);
+    vk->pipes = NULL;
+    vk->n_pipes = 0;
+    for (int i = 0; i < VK_SH_COUNT; i++)
+        if (vk->modules[i])
+            vkDestroyShaderModule(vk->dev, vk->modules[i], NULL);
+    for (uint32_t i = 0; i < vk->n_pools; i++)
+        vkDestroyDescriptorPool(vk->dev, vk->pools[i], NULL);
+    free(vk->pools);
+    vk->pools = NULL;
+    vk->n_pools = 0;
+    if (vk->fence)
+        vkDestroyFence(vk->dev, vk->fence, NULL);
+    if (vk->cmd_pool)
+        vkDestroyCommandPool(vk->dev, vk->cmd_pool, NULL); /* frees vk->cmd */
+    if (vk->layout)
+        vkDestroyPipelineLayout(vk->dev, vk->layout, NULL);
+    if (vk->dsl)
+        vkDestroyDescriptorSetLayout(vk->dev, vk->dsl, NULL);
+}
+
+/* ---- command buffer ----------------------------------------------------------- */
+
+mm_status vk_cmd_begin(mm_vk *vk)
+{
+    VkCommandBufferBeginInfo bi = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+    };
+    VkResult r = vkBeginCommandBuffer(vk->cmd, &bi);
+    if (r != VK_SUCCESS)
+        return vk_fail(r, "vkBeginCommandBuffer");
+    vk->recording = true;
+    return MM_OK;
+}
+
+void vk_cmd_abort(mm_vk *vk)
+{
+    if (!vk->recording)
+        return;
+    vkEndCommandBuffer(vk->cmd);
+    vkResetCommandBuffer(vk->cmd, 0);
+    vk->recording = false;
+    vk->staging_used = 0;
+}
+
+mm_status vk_cmd_submit(mm_vk *vk)
+{
+    vk->recording = false;
+    VkResult r = vkEndCommandBuffer(vk->cmd);
+    if (r != VK_SUCCESS) {
+        vkResetCommandBuffer(vk->cmd, 0);
+        return vk_fail(r, "vkEndCommandBuffer");
+    }
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &vk->cmd,
+    };
+    if ((r = vkQueueSubmit(vk->queue, 1, &si, vk->fence)) != VK_SUCCESS) {
+        vkResetCommandBuffer(vk->cmd, 0);
+        return vk_fail(r, "vkQueueSubmit");
+    }
+    r = vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX);
+    vkResetFences(vk->dev, 1, &vk->fence);
+    vkResetCommandBuffer(vk->cmd, 0);
+    return r == VK_SUCCESS ? MM_OK : vk_fail(r, "vkWaitForFences");
+}
+
+void vk_rec_reset(mm_vk *vk)
+{
+    for (uint32_t i = 0; i < vk->n_pools; i++)
+        vkResetDescriptorPool(vk->dev, vk->pools[i], 0);
+    vk->pool_cur = 0;
+}
+
+/* ---- pipelines ------------------------------------------------------------------- */
+
+static mm_status get_pipeline(mm_vk *vk, vk_shader sh, const uint32_t *spec, uint32_t n_spec, VkPipeline *out)
+{
+    for (uint32_t i = 0; i < vk->n_pipes; i++) {
+        const vk_pipeline *p = &vk->pipes[i];
+        if (p->shader == sh && p->n_spec == n_spec && !memcmp(p->spec, spec, n_spec * sizeof *spec)) {
+            *out = p->pipe;
+            return MM_OK;
+        }
+    }
+    VkResult r;
+    if (!vk->modules[sh]) {
+        const mm_shader_blob *blob = find_blob(shader_names[sh]);
+        VkShaderModuleCreateInfo mci = {
+            .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+            .codeSize = blob->size,
+            .pCode = blob->code,
+        };
+        if ((r = vkCreateShaderModule(vk->dev, &mci, NULL, &vk->modules[sh])) != VK_SUCCESS) {
+            vk->modules[sh] = VK_NULL_HANDLE;
+            return mm_error_wrap(vk_fail(r, "vkCreateShaderModule"), "vulkan: shader %s", shader_names[sh]);
+        }
+    }
+    if (vk->n_pipes == vk->cap_pipes) {
+        uint32_t cap = vk->cap_pipes ? vk->cap_pipes * 2 : 32;
+        vk_pipeline *pipes = realloc(vk->pipes, cap * sizeof *pipes);
+        if (!pipes)
+            return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
+        vk->pipes = pipes;
+        vk->cap_pipes = cap;
+    }
+    VkSpecializationMapEntry entries[VK_MAX_SPEC];
+    for (uint32_t i = 0; i < n_spec; i++)
+        entries[i] = (VkSpecializationMapEntry){i, i * 4, 4};
+    VkSpecializationInfo si = {n_spec, entries, n_spec * 4, spec};
+    VkComputePipelineCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {
+            .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+            .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+            .module = vk->modules[sh],
+            .pName = "main",
+            .pSpecializationInfo = &si,
+        },
+        .layout = vk->layout,
+    };
+    vk_pipeline *p = &vk->pipes[vk->n_pipes];
+    r = vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &ci, NULL, &p->pipe);
+    if (r != VK_SUCCESS)
+        return mm_error_wrap(vk_fail(r, "vkCreateComputePipelines"), "vulkan: shader %s", shader_names[sh]);
+    p->shader = sh;
+    p->n_spec = n_spec;
+    memset(p->spec, 0, sizeof p->spec);
+    memcpy(p->spec, spec, n_spec * sizeof *spec);
+    vk->n_pipes++;
+    *out = p->pipe;
+    return MM_OK;
+}
+
+static mm_status alloc_set(mm_vk *vk, VkDescriptorSet *set)
+{
+    for (;;) {
+        if (vk->pool_cur == vk->n_pools) {
+            mm_status s = create_pool(vk);
+            if (s != MM_OK)
+                return s;
+        }
+        VkDescriptorSetAllocateInfo ai = {
+            .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+            .descriptorPool = vk->pools[vk->pool_cur],
+            .descriptorSetCount = 1,
+            .pSetLayouts = &vk->dsl,
+        };
+        VkResult r = vkAllocateDescriptorSets(vk->dev, &ai, set);
+        if (r == VK_SUCCESS)
+            return MM_OK;
+        if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL)
+            return vk_fail(r, "vkAllocateDescriptorSets");
+        vk->pool_cur++; /* this pool is full: next one */
+    }
+}
+
+/* ---- views and arguments --------------------------------------------------------- */
+
+VkDeviceSize vk_view_span(const vk_view *v)
+{
+    VkDeviceSize span = 4;
+    for (int i = 0; i < 4; i++)
+        span += (VkDeviceSize)(v->ne[i] - 1) * v->nb[i];
+    return span;
+}
+
+vk_view vk_view_of(const vk_rec *r, const mm_tensor *t)
+{
+    const mm_tensor *root = t->view_src ? t->view_src : t;
+    vk_view v = {.buf = r->loc[root->index].buf, .off = r->loc[root->index].off + mm_tensor_offset(t)};
+    memcpy(v.ne, t->ne, sizeof v.ne);
+    memcpy(v.nb, t->nb, sizeof v.nb);
+    return v;
+}
+
+vk_view vk_view_contiguous(vk_buf *buf, VkDeviceSize off, int32_t n_dims, const int64_t *ne)
+{
+    vk_view v = {.buf = buf, .off = off, .ne = {1, 1, 1, 1}};
+    for (int i = 0; i < n_dims; i++)
+        v.ne[i] = ne[i];
+    v.nb[0] = 4;
+    for (int i = 1; i < 4; i++)
+        v.nb[i] = v.nb[i - 1] * (size_t)v.ne[i - 1];
+    return v;
+}
+
+mm_status vk_arg(vk_rec *r, vk_args *a, int binding, const vk_view *v, bool write, uint32_t *elem_off)
+{
+    mm_vk *vk = r->vk;
+    VkDeviceSize span = vk_view_span(v);
+    VkDeviceSize base = v->off - v->off % vk->align;
+    if (v->off % 4)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: tensor at a byte offset (%llu) that is not a multiple of 4",
+                            (unsigned long long)v->off);
+    for (int i = 0; i < 4; i++)
+        if (v->ne[i] > 1 && v->nb[i] % 4)
+            return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: stride %zu is not a multiple of 4 bytes", v->nb[i]);
+    VkDeviceSize range = vk_align_up(v->off - base + span, 16); /* whole vec4s for vec4 aliases */
+    if (range > v->buf->size - base)
+        range = v->buf->size - base;
+    if (range > vk->max_range)
+        return mm_error_set(MM_ERR_UNSUPPORTED,
+                            "vulkan: a tensor spanning %.1f MiB exceeds this device's storage buffer range "
+                            "(maxStorageBufferRange %.1f MiB)",
+                            span / 1048576.0, vk->max_range / 1048576.0);
+    a->info[binding] = (VkDescriptorBufferInfo){v->buf->buf, base, range};
+    a->write[binding] = write;
+    if (elem_off)
+        *elem_off = (uint32_t)((v->off - base) / 4);
+    return MM_OK;
+}
+
+/* ---- barriers --------------------------------------------------------------------- */
+
+void vk_rec_barrier(vk_rec *r)
+{
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+    };
+    vkCmdPipelineBarrier(r->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
+                         0, NULL, 0, NULL);
+    r->n_rd = r->n_wr = 0;
+    r->n_barrier++;
+}
+
+static bool overlaps(const vk_range *list, int n, const vk_range *x)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i].buf == x->buf && list[i].lo < x->hi && x->lo < list[i].hi)
+            return true;
+    return false;
+}
+
+/* A barrier is needed before reading what a pending dispatch writes (RAW) and
+ * before writing what a pending dispatch reads or writes (WAR, WAW). */
+static void sync_args(vk_rec *r, const vk_args *a)
+{
+    vk_range rg[VK_N_BINDINGS];
+    bool need = false;
+    int n_rd = 0, n_wr = 0;
+    for (int i = 0; i < VK_N_BINDINGS; i++) {
+        if (!a->info[i].buffer)
+            continue;
+        rg[i] = (vk_range){a->info[i].buffer, a->info[i].offset, a->info[i].offset + a->info[i].range};
+        need |= overlaps(r->wr, r->n_wr, &rg[i]) || (a->write[i] && overlaps(r->rd, r->n_rd, &rg[i]));
+        n_rd += !a->write[i];
+        n_wr += a->write[i];
+    }
+    if (need || r->n_rd + n_rd > VK_MAX_PENDING || r->n_wr + n_wr > VK_MAX_PENDING)
+        vk_rec_barrier(r);
+    for (int i = 0; i < VK_N_BINDINGS; i++) {
+        if (!a->info[i].buffer)
+            continue;
+        if (a->write[i])
+            r->wr[r->n_wr++] = rg[i];
+        else
+            r->rd[r->n_rd++] = rg[i];
+    }
+}
+
+mm_status vk_groups(const mm_vk *vk, uint64_t n, uint32_t *gx, uint32_t *gy)
+{
+    if (n == 0)
+        n = 1;
+    uint64_t x = n < vk->max_groups[0] ? n : vk->max_groups[0];
+    uint64_t y = (n + x - 1) / x;
+    if (y > vk->max_groups[1])
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: %llu workgroups exceed the device's dispatch limits",
+                            (unsigned long long)n);
+    *gx = (uint32_t)x;
+    *gy = (uint32_t)y;
+    return MM_OK;
+}
+
+uint32_t vk_reduce_wg(const mm_vk *vk, int64_t n)
+{
+    uint32_t cap = vk->max_invocations < vk->max_wg_size ? vk->max_invocations : vk->max_wg_size;
+    uint32_t limit = vk->cpu_device ? 64 : 256; /* lavapipe: barriers cost more than lanes gain */
+    uint32_t wg = 32;
+    while (wg < limit && wg * 2 <= cap && (int64_t)wg < n)
+        wg *= 2;
+    return wg <= cap ? wg : cap;
+}
+
+mm_status vk_dispatch(vk_rec *r, const vk_args *a, vk_shader sh, const uint32_t *spec, uint32_t n_spec,
+                      const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    mm_vk *vk = r->vk;
+    if (gx > vk->max_groups[0] || gy > vk->max_groups[1] || gz > vk->max_groups[2])
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: dispatch of %u x %u x %u workgroups exceeds the device limits",
+                            gx, gy, gz);
+    VkPipeline pipe = VK_NULL_HANDLE;
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    mm_status s = get_pipeline(vk, sh, spec, n_spec, &pipe);
+    if (s == MM_OK)
+        s = alloc_set(vk, &set);
+    if (s != MM_OK)
+        return s;
+    VkDescriptorBufferInfo info[VK_N_BINDINGS];
+    VkWriteDescriptorSet wr[VK_N_BINDINGS];
+    for (int i = 0; i < VK_N_BINDINGS; i++) {
+        info[i] = a->info[i].buffer ? a->info[i] : (VkDescriptorBufferInfo){vk->status.buf, 0, VK_WHOLE_SIZE};
+        wr[i] = (VkWriteDescriptorSet){
+            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+            .dstSet = set,
+            .dstBinding = (uint32_t)i,
+            .descriptorCount = 1,
+            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .pBufferInfo = &info[i],
+        };
+    }
+    vkUpdateDescriptorSets(vk->dev, VK_N_BINDINGS, wr, 0, NULL);
+    sync_args(r, a);
+    vkCmdBindPipeline(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    vkCmdBindDescriptorSets(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
+    vkCmdPushConstants(r->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    vkCmdDispatch(r->cmd, gx, gy, gz);
+    r->n_dispatch++;
+    return MM_OK;
+}

@@ -1,0 +1,200 @@
+/* Internals of the Vulkan backend, shared by its files:
+ *   vk_device.c   instance, physical device choice, queue, limits, device list
+ *   vk_memory.c   buffers, memory types, resident weights, arena, staging
+ *   vk_dispatch.c shaders, pipelines, descriptor sets, barriers, dispatches
+ *   vk_ops.c      one recorder per graph op
+ *   vk_backend.c  the mm_backend: init/free and compute (plan, record, submit) */
+#ifndef MM_VK_IMPL_H
+#define MM_VK_IMPL_H
+
+#include <vulkan/vulkan.h>
+
+#include "backend_impl.h"
+
+/* Every pipeline shares one descriptor set layout: bindings 0..3 are op
+ * inputs, 4 the result, 5 a small status buffer (shader-detected errors).
+ * Unused bindings point at the status buffer. */
+#define VK_N_BINDINGS 6
+#define VK_BIND_DST 4
+#define VK_BIND_STATUS 5
+#define VK_MAX_SPEC 8
+#define VK_PUSH_BYTES 128
+
+typedef enum vk_shader {
+    VK_SH_COPY,
+    VK_SH_UNARY,
+    VK_SH_BINARY,
+    VK_SH_GET_ROWS,
+    VK_SH_IM2COL,
+    VK_SH_ARGMAX,
+    VK_SH_TOP_K,
+    VK_SH_MATMUL,
+    VK_SH_MATMUL_REG,
+    VK_SH_MATVEC,
+    VK_SH_MATVEC_SG,
+    VK_SH_LAYER_NORM,
+    VK_SH_LAYER_NORM_SG,
+    VK_SH_SOFTMAX,
+    VK_SH_SOFTMAX_SG,
+    VK_SH_ATTENTION,
+    VK_SH_ATTENTION_SG,
+    VK_SH_COUNT
+} vk_shader;
+
+typedef struct vk_buf {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    VkDeviceSize size;
+    uint8_t *map; /* host pointer when the memory is host-visible */
+} vk_buf;
+
+typedef enum vk_mem_kind {
+    VK_MEM_DEVICE,  /* weights, intermediates: device-local (mapped when direct) */
+    VK_MEM_STAGING, /* host-visible transfer buffer, cached if possible         */
+    VK_MEM_HOST,    /* host-visible, coherent: the status buffer                 */
+} vk_mem_kind;
+
+typedef struct vk_pipeline {
+    vk_shader shader;
+    uint32_t n_spec;
+    uint32_t spec[VK_MAX_SPEC];
+    VkPipeline pipe;
+} vk_pipeline;
+
+/* A resident weight, keyed by (host pointer, storage dtype, element count). */
+typedef struct vk_weight {
+    const void *host;
+    mm_dtype storage;
+    int64_t n;
+    uint64_t sample; /* hash of a few sampled bytes: catches a reused address */
+    uint32_t block;
+    VkDeviceSize offset;
+} vk_weight;
+
+typedef struct mm_vk {
+    mm_backend base;
+
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice phys;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t queue_family;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties mem_props;
+
+    /* limits and choices derived from them */
+    VkDeviceSize max_range; /* maxStorageBufferRange                         */
+    VkDeviceSize align;     /* allocation/binding alignment (>= min offset)  */
+    VkDeviceSize max_alloc; /* maxMemoryAllocationSize                       */
+    uint32_t max_shared, max_invocations, max_wg_size, max_groups[3];
+    uint32_t subgroup_size;
+    bool subgroup_arith; /* subgroup add/max in compute shaders           */
+    bool cpu_device;     /* CPU-emulated (lavapipe): no-shared-memory kernels */
+    bool direct;         /* device memory is host-mapped: no staging copies */
+    uint32_t mem_device, mem_staging, mem_host; /* memory type indices      */
+
+    /* pipelines and command recording */
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkDescriptorPool *pools;
+    uint32_t n_pools, pool_cur;
+    VkShaderModule modules[VK_SH_COUNT];
+    vk_pipeline *pipes;
+    uint32_t n_pipes, cap_pipes;
+    VkCommandPool cmd_pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    bool recording;
+
+    /* memory */
+    vk_buf arena;   /* intermediates and inputs of one compute, reused     */
+    vk_buf staging; /* uploads/downloads when memory is not host-mapped    */
+    vk_buf status;  /* shader error flags, host-visible                     */
+    vk_buf **blocks; /* resident weights, bump-allocated                    */
+    uint32_t n_blocks;
+    VkDeviceSize block_used;
+    vk_weight *weights; /* open-addressing hash table                      */
+    uint32_t n_weights, cap_weights;
+    VkDeviceSize staging_used; /* weight uploads queued in staging           */
+} mm_vk;
+
+/* Where a tensor's root lives on the device during one compute. */
+typedef struct vk_loc {
+    vk_buf *buf;
+    VkDeviceSize off;
+} vk_loc;
+
+/* A strided window of device memory (byte strides, ne[0] innermost). */
+typedef struct vk_view {
+    vk_buf *buf;
+    VkDeviceSize off;
+    int64_t ne[4];
+    size_t nb[4];
+} vk_view;
+
+typedef struct vk_range {
+    VkBuffer buf;
+    VkDeviceSize lo, hi;
+} vk_range;
+
+#define VK_MAX_PENDING 32
+
+/* State while recording one graph into the command buffer. */
+typedef struct vk_rec {
+    mm_vk *vk;
+    VkCommandBuffer cmd;
+    vk_loc *loc;          /* by node index (roots only)             */
+    VkDeviceSize scratch; /* arena offset of the current op's scratch */
+    /* buffer ranges read/written since the last barrier */
+    vk_range rd[VK_MAX_PENDING], wr[VK_MAX_PENDING];
+    int n_rd, n_wr;
+    uint32_t n_dispatch, n_barrier;
+} vk_rec;
+
+/* The descriptor bindings of one dispatch. */
+typedef struct vk_args {
+    VkDescriptorBufferInfo info[VK_N_BINDINGS];
+    bool write[VK_N_BINDINGS];
+} vk_args;
+
+/* vk_device.c */
+const char *vk_result_str(VkResult r);
+mm_status vk_fail(VkResult r, const char *what);
+mm_status vk_device_open(mm_vk *vk, const mm_backend_params *p);
+void vk_device_close(mm_vk *vk);
+
+/* vk_memory.c */
+mm_status vk_memory_init(mm_vk *vk);
+void vk_memory_free(mm_vk *vk);
+mm_status vk_buf_create(mm_vk *vk, vk_buf *b, VkDeviceSize size, vk_mem_kind kind);
+void vk_buf_destroy(mm_vk *vk, vk_buf *b);
+mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, vk_loc *out);
+mm_status vk_weight_flush(mm_vk *vk); /* finishes queued staging uploads */
+mm_status vk_arena_reserve(mm_vk *vk, VkDeviceSize size);
+mm_status vk_staging_reserve(mm_vk *vk, VkDeviceSize size);
+static inline VkDeviceSize vk_align_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
+
+/* vk_dispatch.c */
+mm_status vk_dispatch_init(mm_vk *vk);
+void vk_dispatch_free(mm_vk *vk);
+mm_status vk_cmd_begin(mm_vk *vk);
+mm_status vk_cmd_submit(mm_vk *vk); /* ends, submits, waits for the fence */
+void vk_cmd_abort(mm_vk *vk);
+void vk_rec_reset(mm_vk *vk); /* descriptor pools, before recording a graph */
+void vk_rec_barrier(vk_rec *r);
+VkDeviceSize vk_view_span(const vk_view *v);
+vk_view vk_view_of(const vk_rec *r, const mm_tensor *t);
+vk_view vk_view_contiguous(vk_buf *buf, VkDeviceSize off, int32_t n_dims, const int64_t *ne);
+mm_status vk_arg(vk_rec *r, vk_args *a, int binding, const vk_view *v, bool write, uint32_t *elem_off);
+mm_status vk_dispatch(vk_rec *r, const vk_args *a, vk_shader sh, const uint32_t *spec, uint32_t n_spec,
+                      const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
+/* Splits n workgroups over x (<= the device limit) and y. */
+mm_status vk_groups(const mm_vk *vk, uint64_t n, uint32_t *gx, uint32_t *gy);
+uint32_t vk_reduce_wg(const mm_vk *vk, int64_t n); /* power-of-two workgroup size for a row of n */
+
+/* vk_ops.c */
+VkDeviceSize vk_op_scratch_bytes(const mm_tensor *t);
+mm_status vk_op_record(vk_rec *r, const mm_tensor *t);
+
+#endif

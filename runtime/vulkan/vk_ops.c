@@ -1,0 +1,490 @@
+/* One recorder per graph op: binds the op's tensors, fills the shader's push
+ * constants (structs mirror the `PC` blocks of the shaders; strides and
+ * offsets in 4-byte elements) and dispatches. Convolutions are im2col into
+ * the op's arena scratch followed by a matmul with a bias epilogue. */
+#include "vk_impl.h"
+
+#include <string.h>
+
+typedef struct { uint32_t ne[4], snb[4], dnb[4], s_off, d_off, n; } pc_copy;
+typedef struct { uint32_t ne[4], snb[4], s_off, d_off, n, op, contiguous; float scale; } pc_unary;
+typedef struct { uint32_t ne[4], anb[4], bnb[4], a_off, b_off, d_off, n, op; } pc_binary;
+typedef struct { uint32_t ne0, nrows, x_off, w_off, b_off, d_off, has_w, has_b; float eps; } pc_layer_norm;
+typedef struct { uint32_t ne[4], mnb[4], x_off, m_off, d_off, has_mask, causal; float scale; } pc_softmax;
+typedef struct {
+    uint32_t D, Dv, Tq, Tk, H, hr, q_off, k_off, v_off, m_off, d_off, q_s[3], k_s[3], v_s[3], m_s[3], has_mask, causal;
+    float scale;
+} pc_attention;
+typedef struct {
+    uint32_t M, N, K, a_off, b_off, d_off, bias_off, a_sk, a_sm, a_s2, a_s3, b_sk, b_sn, b_s2, b_s3, d_sn, d_s2, d_s3,
+        a_r2, a_r3, b_r2, b_r3, ne2, bias_mode;
+} pc_matmul;
+typedef struct { uint32_t D, V, r0, r1, t_off, i_off, d_off, n; } pc_get_rows;
+typedef struct { uint32_t ne0, nrows, k, s_off, d_off; } pc_rows; /* argmax, top_k */
+typedef struct { uint32_t mode, ne0, ne1, ne2, K, stride, pad, rows, cols, x_off, d_off, n; } pc_im2col;
+
+_Static_assert(sizeof(pc_attention) <= VK_PUSH_BYTES && sizeof(pc_matmul) <= VK_PUSH_BYTES, "push constants");
+
+enum { UNARY_SCALE = 0, UNARY_GELU_ERF = 1 }; /* + mm_gelu_kind */
+enum { BINARY_ADD = 0, BINARY_MUL = 1 };
+enum { BIAS_NONE = 0, BIAS_M = 1, BIAS_N = 2 };
+
+#define TRY(x)                                                                                                         \
+    do {                                                                                                               \
+        mm_status s_ = (x);                                                                                            \
+        if (s_ != MM_OK)                                                                                               \
+            return s_;                                                                                                 \
+    } while (0)
+
+static uint32_t el(size_t nb) { return (uint32_t)(nb / 4); }
+
+static uint32_t max_wg(const mm_vk *vk)
+{
+    uint32_t cap = vk->max_invocations < vk->max_wg_size ? vk->max_invocations : vk->max_wg_size;
+    return cap < 256 ? cap : 256;
+}
+
+/* One invocation per element, n elements, over a 2-D grid. */
+static mm_status launch_1d(vk_rec *r, const vk_args *a, vk_shader sh, const void *pc, uint32_t size, uint64_t n)
+{
+    uint32_t spec[1] = {max_wg(r->vk)}, gx, gy;
+    TRY(vk_groups(r->vk, (n + spec[0] - 1) / spec[0], &gx, &gy));
+    return vk_dispatch(r, a, sh, spec, 1, pc, size, gx, gy, 1);
+}
+
+/* One workgroup per row. */
+static mm_status launch_rows(vk_rec *r, const vk_args *a, vk_shader sh, uint32_t wg, const void *pc, uint32_t size,
+                             uint64_t rows)
+{
+    uint32_t spec[1] = {wg}, gx, gy;
+    TRY(vk_groups(r->vk, rows, &gx, &gy));
+    return vk_dispatch(r, a, sh, spec, 1, pc, size, gx, gy, 1);
+}
+
+static vk_shader with_subgroups(const mm_vk *vk, vk_shader plain, vk_shader sg)
+{
+    return vk->subgroup_arith ? sg : plain;
+}
+
+static uint64_t n_rows(const mm_tensor *t) { return (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]); }
+
+/* ---- layout ---------------------------------------------------------------------- */
+
+static mm_status record_copy(vk_rec *r, const vk_view *src, const vk_view *dst)
+{
+    pc_copy pc = {.n = 1};
+    for (int i = 0; i < 4; i++) {
+        pc.ne[i] = (uint32_t)src->ne[i];
+        pc.snb[i] = el(src->nb[i]);
+        pc.dnb[i] = el(dst->nb[i]);
+        pc.n *= pc.ne[i];
+    }
+    vk_args a = {0};
+    TRY(vk_arg(r, &a, 0, src, false, &pc.s_off));
+    TRY(vk_arg(r, &a, VK_BIND_DST, dst, true, &pc.d_off));
+    return launch_1d(r, &a, VK_SH_COPY, &pc, sizeof pc, pc.n);
+}
+
+static mm_status op_cont(vk_rec *r, const mm_tensor *t)
+{
+    vk_view src = vk_view_of(r, t->src[0]), dst = vk_view_of(r, t);
+    return record_copy(r, &src, &dst);
+}
+
+/* Each input is copied into its window of the result. */
+static mm_status op_concat(vk_rec *r, const mm_tensor *t)
+{
+    int dim = t->op_i[0];
+    vk_view dst = vk_view_of(r, t);
+    for (int s = 0; s < 2; s++) {
+        const mm_tensor *in = t->src[s];
+        vk_view src = vk_view_of(r, in), win = dst;
+        memcpy(win.ne, in->ne, sizeof win.ne);
+        if (s == 1)
+            win.off += (VkDeviceSize)t->src[0]->ne[dim] * dst.nb[dim];
+        TRY(record_copy(r, &src, &win));
+    }
+    return MM_OK;
+}
+
+/* ---- elementwise --------------------------------------------------------------------- */
+
+static mm_status op_unary(vk_rec *r, const mm_tensor *t, uint32_t op, float scale)
+{
+    const mm_tensor *x = t->src[0];
+    pc_unary pc = {.n = (uint32_t)mm_tensor_nelements(t), .op = op, .scale = scale,
+                   .contiguous = mm_tensor_is_contiguous(x)};
+    for (int i = 0; i < 4; i++) {
+        pc.ne[i] = (uint32_t)x->ne[i];
+        pc.snb[i] = el(x->nb[i]);
+    }
+    vk_view src = vk_view_of(r, x), dst = vk_view_of(r, t);
+    vk_args a = {0};
+    TRY(vk_arg(r, &a, 0, &src, false, &pc.s_off));
+    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
+    return launch_1d(r, &a, VK_SH_UNARY, &pc, sizeof pc, pc.n);
+}
+
+static mm_status op_binary(vk_rec *r, const mm_tensor *t, uint32_t op)
+{
+    const mm_tensor *x = t->src[0], *y = t->src[1];
+    pc_binary pc = {.n = (uint32_t)mm_tensor_nelements(t), .op = op};
+    for (int i = 0; i < 4; i++) {
+        pc.ne[i] = (uint32_t)x->ne[i];
+        pc.anb[i] = el(x->nb[i]);
+        pc.bnb[i] = y->ne[i] == 1 ? 0 : el(y->nb[i]);
+    }
+    vk_view va = vk_view_of(r, x), vb = vk_view_of(r, y), dst = vk_view_of(r, t);
+    vk_args a = {0};
+    TRY(vk_arg(r, &a, 0, &va, false, &pc.a_off));
+    TRY(vk_arg(r, &a, 1, &vb, false, &pc.b_off));
+    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
+    return launch_1d(r, &a, VK_SH_BINARY, &pc, sizeof pc, pc.n);
+}
+
+/* ---- row reductions ---------------------------------------------------------------- */
+
+static mm_status op_layer_norm(vk_rec *r, const mm_tensor *t)
+{
+    const mm_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
+    pc_layer_norm pc = {.ne0 = (uint32_t)x->ne[0], .nrows = (uint32_t)n_rows(x), .has_w = w != NULL,
+                        .has_b = b != NULL, .eps = t->op_f[0]};
+    vk_view vx = vk_view_of(r, x), dst = vk_view_of(r, t);
+    vk_args a = {0};
+    TRY(vk_arg(r, &a, 0, &vx, false, &pc.x_off));
+    if (w) {
+        vk_view vw = vk_view_of(r, w);
+        TRY(vk_arg(r, &a, 1, &vw, false, &pc.w_off));
+    }
+    if (b) {
+        vk_view vb = vk_view_of(r, b);
+        TRY(vk_arg(r, &a, 2, &vb, false, &pc.b_off));
+    }
+    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
+    return launch_rows(r, &a, with_subgroups(r->vk, VK_SH_LAYER_NORM, VK_SH_LAYER_NORM_SG),
+                       vk_reduce_wg(r->vk, x->ne[0]), &pc, sizeof pc, pc.nrows);
+}
+
+static mm_status op_softmax(vk_rec *r, const mm_tensor *t)
+{
+    const mm_tensor *x = t->src[0], *mask = t->src[1];
+    pc_softmax pc = {.has_mask = mask != NULL, .causal = t->op_i[0] != 0, .scale = t->op_f[0]};
+    for (int i = 0; i < 4; i++) {
+        pc.ne[i] = (uint32_t)x->ne[i];
+        pc.mnb[i] = mask && mask->ne[i] > 1 ? el(mask->nb[i]) : 0;
+    }
+    vk_view vx = vk_view_of(r, x), dst = vk_view_of(r, t);
+    vk_args a = {0};
+    TRY(vk_arg(r, &a, 0, &vx, false, &pc.x_off));
+    if (mask) {
+        vk_view vm = vk_view_of(r, mask);
+        TRY(vk_arg(r, &a, 1, &vm, false, &pc.m_off));
+    }
+    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
+    return launch_rows(r, &a, with_subgroups(r->vk, VK_SH_SOFTMAX, VK_SH_SOFTMAX_SG), vk_reduce_wg(r->vk, x->ne[0]),
+                       &pc, sizeof pc, n_rows(x));
+}
+
+static mm_status op_rows_index(vk_rec *r, const mm_tensor *t, vk_shader sh)
+{
+    const mm_tensor *x = t->src[0];
+    pc_rows pc = {.ne0 = (uint32_t)x->ne[0], .nrows = (uint32_t)n_rows(x), .k = (uint32_t)t->op_i[0]};
+    vk_view vx = vk_view_of(r, x), dst = vk_view_of(r, t);
+    vk_args a = {0};
+    TRY(vk_arg(r, &a, 0, &vx, false, &pc.s_off));
+    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
+    return launch_rows(r, &a, sh, vk_reduce_wg(r->vk, x->ne[0]), &pc, sizeof pc, pc.nrows);
+}
+
+/* ---- attention ------------------------------------------------------------------------ */
+
+static mm_status op_attention(vk_rec *r, const mm_tensor *t)
+{
+    mm_vk *vk = r->vk;
+    const mm_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
+    pc_attention pc = {
+        .D = (uint32_t)q->ne[0],
+        .Dv = (uint32_t)v->ne[0],
+        .Tq = (uint32_t)q->ne[1],
+        .Tk = (uint32_t)k->ne[1],
+        .H = (uint32_t)q->ne[2],
+        .hr = (uint32_t)(q->ne[2] / k->ne[2]),
+        .has_mask = mask != NULL,
+        .causal = t->op_i[0] != 0,
+        .scale = t->op_f[0],
+    };
+    for (int i = 0; i < 3; i++) {
+        pc.q_s[i] = el(q->nb[i + 1]);
+        pc.k_s[i] = el(k->nb[i + 1]);
+        pc.v_s[i] = el(v->nb[i + 1]);
+        pc.m_s[i] = mask && mask->ne[i + 1] > 1 ? el(mask->nb[i + 1]) : 0;
+    }
+    uint32_t wg = max_wg(vk) < 64 ? max_wg(vk) : 64;
+    uint32_t dmax = pc.D > pc.Dv ? pc.D : pc.Dv;
+    dmax = (dmax + wg - 1) / wg * wg;
+    if ((dmax + 2 * wg) * 4 > vk->max_shared)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention head size %u exceeds shared memory", dmax);
+    vk_view vq = vk_view_of(r, q), vkk = vk_view_of(r, k), vv = vk_view_of(r, v), dst = vk_view_of(r, t);
+    vk_args a = {0};
+    TRY(vk_arg(r, &a, 0, &vq, false, &pc.q_off));
+    TRY(vk_arg(r, &a, 1, &vkk, false, &pc.k_off));
+    TRY(vk_arg(r, &a, 2, &vv, false, &pc.v_off));
+    if (mask) {
+        vk_view vm = vk_view_of(r, mask);
+        TRY(vk_arg(r, &a, 3, &vm, false, &pc.m_off));
+    }
+    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
+    uint32_t spec[2] = {wg, dmax};
+    return vk_dispatch(r, &a, with_subgroups(vk, VK_SH_ATTENTION, VK_SH_ATTENTION_SG), spec, 2, &pc, sizeof pc,
+                       (uint32_t)q->ne[1], (uint32_t)q->ne[2], (uint32_t)q->ne[3]);
+}
+
+/* ---- matmul ------------------------------------------------------------------------------ */
+
+typedef struct vk_matmul {
+    vk_view a, b, d; /* a {K,M,..}, b {K,N,..}, d {M,N,ne2,ne3} contiguous */
+    vk_view bias;    /* when bias_mode != BIAS_NONE */
+    uint32_t bias_mode;
+    uint32_t a_r2, a_r3, b_r2, b_r3; /* batch i of a is i / a_r; of b, i / b_r */
+} vk_matmul;
+
+typedef struct tile {
+    uint32_t bm, bn, bk, tm, tn;
+} tile;
+
+static bool tile_fits(const mm_vk *vk, tile t)
+{
+    uint32_t wg = (t.bm / t.tm) * (t.bn / t.tn);
+    return wg <= vk->max_invocations && wg <= vk->max_wg_size && t.bk * (t.bm + t.bn) * 4 <= vk->max_shared;
+}
+
+/* The biggest register-blocked tile the device holds, and that the problem
+ * fills with enough workgroups to occupy a GPU. */
+static tile pick_tile(const mm_vk *vk, int64_t M, int64_t N)
+{
+    static const tile tiles[] = {
+        {128, 128, 8, 8, 8}, {64, 64, 16, 4, 4}, {32, 32, 16, 4, 4}, {16, 16, 8, 2, 2}, {8, 8, 8, 2, 2},
+    };
+    const int n = (int)(sizeof tiles / sizeof tiles[0]);
+    for (int i = 0; i < n - 1; i++) {
+        int64_t groups = ((M + tiles[i].bm - 1) / tiles[i].bm) * ((N + tiles[i].bn - 1) / tiles[i].bn);
+        if (tile_fits(vk, tiles[i]) && (groups >= 64 || i == n - 2 || !tile_fits(vk, tiles[i + 1])))
+            return tiles[i];
+    }
+    return tiles[n - 1];
+}
+
+/* vec4 loads need unit k strides, K % 4 == 0 and 16-byte aligned rows. */
+static uint32_t can_vec4(const pc_matmul *p)
+{
+    return p->a_sk == 1 && p->b_sk == 1 && p->K % 4 == 0 && p->a_off % 4 == 0 && p->b_off % 4 == 0 &&
+           p->a_sm % 4 == 0 && p->b_sn % 4 == 0 && p->a_s2 % 4 == 0 && p->a_s3 % 4 == 0 && p->b_s2 % 4 == 0 &&
+           p->b_s3 % 4 == 0;
+}
+
+static mm_status matmul_dispatch(vk_rec *r, const vk_matmul *m)
+{
+    mm_vk *vk = r->vk;
+    pc_matmul pc = {
+        .M = (uint32_t)m->a.ne[1], .N = (uint32_t)m->b.ne[1], .K = (uint32_t)m->a.ne[0],
+        .a_sk = el(m->a.nb[0]), .a_sm = el(m->a.nb[1]), .a_s2 = el(m->a.nb[2]), .a_s3 = el(m->a.nb[3]),
+        .b_sk = el(m->b.nb[0]), .b_sn = el(m->b.nb[1]), .b_s2 = el(m->b.nb[2]), .b_s3 = el(m->b.nb[3]),
+        .d_sn = el(m->d.nb[1]), .d_s2 = el(m->d.nb[2]), .d_s3 = el(m->d.nb[3]),
+        .a_r2 = m->a_r2, .a_r3 = m->a_r3, .b_r2 = m->b_r2, .b_r3 = m->b_r3,
+        .ne2 = (uint32_t)m->d.ne[2], .bias_mode = m->bias_mode,
+    };
+    vk_args a = {0};
+    TRY(vk_arg(r, &a, 0, &m->a, false, &pc.a_off));
+    TRY(vk_arg(r, &a, 1, &m->b, false, &pc.b_off));
+    if (m->bias_mode != BIAS_NONE)
+        TRY(vk_arg(r, &a, 2, &m->bias, false, &pc.bias_off));
+    TRY(vk_arg(r, &a, VK_BIND_DST, &m->d, true, &pc.d_off));
+    uint32_t vec4 = can_vec4(&pc), gz = (uint32_t)(m->d.ne[2] * m->d.ne[3]), wg = max_wg(vk);
+
+    if (vk->cpu_device) { /* lavapipe: no shared memory, uniform b loads */
+        uint32_t tn = pc.N >= 4 ? 4 : pc.N, spec[4] = {wg < 64 ? wg : 64, 2, tn, vec4};
+        return vk_dispatch(r, &a, VK_SH_MATMUL_REG, spec, 4, &pc, sizeof pc,
+                           (pc.M + spec[0] * spec[1] - 1) / (spec[0] * spec[1]), (pc.N + tn - 1) / tn, gz);
+    }
+    if (pc.N <= 4) { /* decoding: a matrix-vector product per column */
+        uint32_t spec[3] = {wg < 128 ? wg : 128, 4, vec4}, gx, gy;
+        TRY(vk_groups(vk, pc.M, &gx, &gy));
+        return vk_dispatch(r, &a, with_subgroups(vk, VK_SH_MATVEC, VK_SH_MATVEC_SG), spec, 3, &pc, sizeof pc, gx, gy,
+                           gz);
+    }
+    tile t = pick_tile(vk, pc.M, pc.N);
+    uint32_t spec[7] = {(t.bm / t.tm) * (t.bn / t.tn), t.bm, t.bn, t.bk, t.tm, t.tn, vec4};
+    return vk_dispatch(r, &a, VK_SH_MATMUL, spec, 7, &pc, sizeof pc, (pc.M + t.bm - 1) / t.bm,
+                       (pc.N + t.bn - 1) / t.bn, gz);
+}
+
+static bool binds(const mm_vk *vk, const vk_view *v)
+{
+    return vk_view_span(v) + vk->align <= vk->max_range;
+}
+
+/* Operands beyond one storage-buffer binding (an embedding matrix reused as
+ * the LM head, say) are split into row chunks of a and b, one dispatch per
+ * pair; each writes its own block of d. */
+static mm_status record_matmul(vk_rec *r, const vk_matmul *m)
+{
+    const mm_vk *vk = r->vk;
+    int64_t M = m->a.ne[1], N = m->b.ne[1], mc = M, nc = N;
+    vk_matmul c = *m;
+    for (c.a.ne[1] = mc; mc > 1 && !binds(vk, &c.a); c.a.ne[1] = mc)
+        mc = (mc + 1) / 2;
+    for (c.b.ne[1] = nc; nc > 1 && !binds(vk, &c.b); c.b.ne[1] = nc)
+        nc = (nc + 1) / 2;
+    for (c.d.ne[0] = mc, c.d.ne[1] = nc; (mc > 1 || nc > 1) && !binds(vk, &c.d); c.d.ne[0] = mc, c.d.ne[1] = nc) {
+        if (nc > 1)
+            nc = (nc + 1) / 2;
+        else
+            mc = (mc + 1) / 2;
+    }
+    for (int64_t m0 = 0; m0 < M; m0 += mc) {
+        for (int64_t n0 = 0; n0 < N; n0 += nc) {
+            c = *m;
+            c.a.ne[1] = c.d.ne[0] = M - m0 < mc ? M - m0 : mc;
+            c.b.ne[1] = c.d.ne[1] = N - n0 < nc ? N - n0 : nc;
+            c.a.off += (VkDeviceSize)m0 * m->a.nb[1];
+            c.b.off += (VkDeviceSize)n0 * m->b.nb[1];
+            c.d.off += (VkDeviceSize)m0 * 4 + (VkDeviceSize)n0 * m->d.nb[1];
+            if (m->bias_mode == BIAS_M) {
+                c.bias.off += (VkDeviceSize)m0 * 4;
+                c.bias.ne[0] = c.d.ne[0];
+            } else if (m->bias_mode == BIAS_N) {
+                c.bias.off += (VkDeviceSize)n0 * 4;
+                c.bias.ne[0] = c.d.ne[1];
+            }
+            TRY(matmul_dispatch(r, &c));
+        }
+    }
+    return MM_OK;
+}
+
+static mm_status op_matmul(vk_rec *r, const mm_tensor *t)
+{
+    const mm_tensor *a = t->src[0], *b = t->src[1];
+    vk_matmul m = {
+        .a = vk_view_of(r, a), .b = vk_view_of(r, b), .d = vk_view_of(r, t),
+        .a_r2 = (uint32_t)(b->ne[2] / a->ne[2]), .a_r3 = (uint32_t)(b->ne[3] / a->ne[3]), .b_r2 = 1, .b_r3 = 1,
+    };
+    return record_matmul(r, &m);
+}
+
+/* ---- convolutions ------------------------------------------------------------------------ */
+
+VkDeviceSize vk_op_scratch_bytes(const mm_tensor *t)
+{
+    if (t->op == MM_OP_CONV1D) /* im2col {K*Cin, Tout, B} */
+        return (VkDeviceSize)(t->src[1]->ne[0] * t->src[1]->ne[1]) * (VkDeviceSize)(t->ne[0] * t->ne[2]) * 4;
+    if (t->op == MM_OP_PATCH_EMBED) /* {P*P*C, patches, B} */
+        return (VkDeviceSize)(t->src[1]->ne[0] * t->src[1]->ne[1] * t->src[1]->ne[2]) *
+               (VkDeviceSize)(t->ne[1] * t->ne[2]) * 4;
+    return 0;
+}
+
+static mm_status im2col(vk_rec *r, const mm_tensor *x, pc_im2col *pc, const vk_view *cols)
+{
+    vk_view vx = vk_view_of(r, x);
+    vk_args a = {0};
+    pc->ne0 = (uint32_t)x->ne[0];
+    pc->ne1 = (uint32_t)x->ne[1];
+    pc->ne2 = (uint32_t)x->ne[2];
+    pc->n = (uint32_t)(cols->ne[0] * cols->ne[1] * cols->ne[2]);
+    pc->rows = (uint32_t)cols->ne[0];
+    pc->cols = (uint32_t)cols->ne[1];
+    TRY(vk_arg(r, &a, 0, &vx, false, &pc->x_off));
+    TRY(vk_arg(r, &a, VK_BIND_DST, cols, true, &pc->d_off));
+    return launch_1d(r, &a, VK_SH_IM2COL, pc, sizeof *pc, pc->n);
+}
+
+/* out {Tout, Cout, B} = cols {K*Cin, Tout, B} x w {K*Cin, Cout} + b[n] */
+static mm_status op_conv1d(vk_rec *r, const mm_tensor *t)
+{
+    const mm_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
+    int64_t kc = w->ne[0] * w->ne[1], B = x->ne[2];
+    vk_view cols = vk_view_contiguous(&r->vk->arena, r->scratch, 3, (int64_t[]){kc, t->ne[0], B});
+    pc_im2col pc = {.mode = 0, .K = (uint32_t)w->ne[0], .stride = (uint32_t)t->op_i[0], .pad = (uint32_t)t->op_i[1]};
+    TRY(im2col(r, x, &pc, &cols));
+    vk_view vw = vk_view_of(r, w);
+    vk_matmul m = {
+        .a = cols, .b = vk_view_contiguous(vw.buf, vw.off, 2, (int64_t[]){kc, w->ne[2]}), .d = vk_view_of(r, t),
+        .a_r2 = 1, .a_r3 = 1, .b_r2 = (uint32_t)B, .b_r3 = 1,
+    };
+    if (b) {
+        m.bias = vk_view_of(r, b);
+        m.bias_mode = BIAS_N;
+    }
+    return record_matmul(r, &m);
+}
+
+/* out {Cout, patches, B} = w {P*P*C, Cout} x cols {P*P*C, patches, B} + b[m] */
+static mm_status op_patch_embed(vk_rec *r, const mm_tensor *t)
+{
+    const mm_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
+    int64_t ppc = w->ne[0] * w->ne[1] * w->ne[2], B = x->ne[3];
+    vk_view cols = vk_view_contiguous(&r->vk->arena, r->scratch, 3, (int64_t[]){ppc, t->ne[1], B});
+    pc_im2col pc = {.mode = 1, .K = (uint32_t)w->ne[0]};
+    TRY(im2col(r, x, &pc, &cols));
+    vk_view vw = vk_view_of(r, w);
+    vk_matmul m = {
+        .a = vk_view_contiguous(vw.buf, vw.off, 2, (int64_t[]){ppc, w->ne[3]}), .b = cols, .d = vk_view_of(r, t),
+        .a_r2 = (uint32_t)B, .a_r3 = 1, .b_r2 = 1, .b_r3 = 1,
+    };
+    if (b) {
+        m.bias = vk_view_of(r, b);
+        m.bias_mode = BIAS_M;
+    }
+    return record_matmul(r, &m);
+}
+
+/* ---- lookups ----------------------------------------------------------------------------- */
+
+/* A table beyond one binding is bound in row chunks, one dispatch each. */
+static mm_status op_get_rows(vk_rec *r, const mm_tensor *t)
+{
+    const mm_tensor *table = t->src[0], *ids = t->src[1];
+    int64_t D = table->ne[0], V = table->ne[1], chunk = V;
+    vk_view vt = vk_view_of(r, table), vi = vk_view_of(r, ids), dst = vk_view_of(r, t);
+    if (!binds(r->vk, &vt)) {
+        chunk = (int64_t)((r->vk->max_range - r->vk->align) / ((VkDeviceSize)D * 4));
+        if (chunk < 1)
+            chunk = 1;
+    }
+    for (int64_t r0 = 0; r0 < V; r0 += chunk) {
+        pc_get_rows pc = {.D = (uint32_t)D, .V = (uint32_t)V, .r0 = (uint32_t)r0,
+                          .r1 = (uint32_t)(V - r0 < chunk ? V : r0 + chunk), .n = (uint32_t)mm_tensor_nelements(t)};
+        vk_view part = vt;
+        part.off += (VkDeviceSize)r0 * vt.nb[1];
+        part.ne[1] = pc.r1 - pc.r0;
+        vk_args a = {0};
+        TRY(vk_arg(r, &a, 0, &part, false, &pc.t_off));
+        TRY(vk_arg(r, &a, 1, &vi, false, &pc.i_off));
+        TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
+        TRY(launch_1d(r, &a, VK_SH_GET_ROWS, &pc, sizeof pc, pc.n));
+    }
+    return MM_OK;
+}
+
+mm_status vk_op_record(vk_rec *r, const mm_tensor *t)
+{
+    switch (t->op) {
+    case MM_OP_CONT: return op_cont(r, t);
+    case MM_OP_CONCAT: return op_concat(r, t);
+    case MM_OP_MATMUL: return op_matmul(r, t);
+    case MM_OP_ADD: return op_binary(r, t, BINARY_ADD);
+    case MM_OP_MUL: return op_binary(r, t, BINARY_MUL);
+    case MM_OP_SCALE: return op_unary(r, t, UNARY_SCALE, t->op_f[0]);
+    case MM_OP_GELU: return op_unary(r, t, UNARY_GELU_ERF + (uint32_t)t->op_i[0], 1.0f);
+    case MM_OP_LAYER_NORM: return op_layer_norm(r, t);
+    case MM_OP_SOFTMAX: return op_softmax(r, t);
+    case MM_OP_ATTENTION: return op_attention(r, t);
+    case MM_OP_CONV1D: return op_conv1d(r, t);
+    case MM_OP_PATCH_EMBED: return op_patch_embed(r, t);
+    case MM_OP_GET_ROWS: return op_get_rows(r, t);
+    case MM_OP_ARGMAX: return op_rows_index(r, t, VK_SH_ARGMAX);
+    case MM_OP_TOP_K: return op_rows_index(r, t, VK_SH_TOP_K);
+    default: return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: op %s is not implemented", mm_op_name(t->op));
+    }
+}

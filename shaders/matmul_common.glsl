@@ -1,0 +1,38 @@
+/* Bindings and parameters shared by the matmul kernels:
+ * d[n,m] = sum_k a[m,k] * b[n,k] (+ bias[m] or bias[n]) for each batch z.
+ * All strides are in elements; VEC4 kernels need a_sk == b_sk == 1, K % 4 == 0
+ * and every row start 16-byte aligned (the host checks). */
+layout(binding = 0) readonly buffer A { float a[]; };
+layout(binding = 0) readonly buffer A4 { vec4 a4[]; };
+layout(binding = 1) readonly buffer B { float b[]; };
+layout(binding = 1) readonly buffer B4 { vec4 b4[]; };
+layout(binding = 2) readonly buffer Bias { float bias[]; };
+layout(binding = 4) writeonly buffer Dst { float d[]; };
+
+layout(push_constant) uniform PC {
+    uint M, N, K;
+    uint a_off, b_off, d_off, bias_off;
+    uint a_sk, a_sm, a_s2, a_s3;
+    uint b_sk, b_sn, b_s2, b_s3;
+    uint d_sn, d_s2, d_s3;     /* d_sm == 1 */
+    uint a_r2, a_r3, b_r2, b_r3; /* batch i of a is i / a_r (broadcast) */
+    uint ne2;                  /* z = i2 + ne2 * i3 */
+    uint bias_mode;
+} p;
+
+#define BIAS_NONE 0
+#define BIAS_M 1
+#define BIAS_N 2
+
+uint batch_a(uint z) { return p.a_off + ((z % p.ne2) / p.a_r2) * p.a_s2 + ((z / p.ne2) / p.a_r3) * p.a_s3; }
+uint batch_b(uint z) { return p.b_off + ((z % p.ne2) / p.b_r2) * p.b_s2 + ((z / p.ne2) / p.b_r3) * p.b_s3; }
+uint batch_d(uint z) { return p.d_off + (z % p.ne2) * p.d_s2 + (z / p.ne2) * p.d_s3; }
+
+void store(uint db, uint m, uint n, float v)
+{
+    if (p.bias_mode == BIAS_M)
+        v += bias[p.bias_off + m];
+    else if (p.bias_mode == BIAS_N)
+        v += bias[p.bias_off + n];
+    d[db + n * p.d_sn + m] = v;
+}

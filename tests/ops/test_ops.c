@@ -1,0 +1,1130 @@
+/* Op parity suite in the spirit of ggml's test-backend-ops: every op, many
+ * awkward shapes and layouts, computed through the graph API on the backend
+ * under test and on the naive CPU reference backend, compared with a stated
+ * per-op tolerance (integer outputs exactly).
+ *
+ *     test_ops <cpu|vulkan> [group]
+ *
+ * Groups: one per op, plus "graph" (multi-op graphs, memory reuse,
+ * recompute) and "analytic" (hand-computed values, so the oracle itself can
+ * fail). A Vulkan backend that does not start makes the run skip (exit 77)
+ * unless MM_REQUIRE_VULKAN=1. */
+#include "test_util.h"
+
+#include "backend_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NE(...) ((const int64_t[]){__VA_ARGS__})
+#define SKIP_EXIT 77
+
+static mm_backend *g_ref, *g_dut;
+static uint64_t g_seed = 1;
+
+/* ---- test data -------------------------------------------------------------
+ * Everything stays allocated until exit: backends key resident constants by
+ * host address, so an address must never be reused for different weights
+ * while a backend lives. */
+
+static void **g_keep;
+static size_t g_keep_n, g_keep_cap;
+
+static void *keep(size_t bytes)
+{
+    if (g_keep_n == g_keep_cap) {
+        g_keep_cap = g_keep_cap ? g_keep_cap * 2 : 256;
+        g_keep = realloc(g_keep, g_keep_cap * sizeof *g_keep);
+        assert_non_null(g_keep);
+    }
+    void *p = malloc(bytes ? bytes : 1);
+    assert_non_null(p);
+    return g_keep[g_keep_n++] = p;
+}
+
+static void keep_free_all(void)
+{
+    for (size_t i = 0; i < g_keep_n; i++)
+        free(g_keep[i]);
+    free(g_keep);
+}
+
+static int64_t numel(int nd, const int64_t *ne)
+{
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++)
+        n *= ne[i];
+    return n;
+}
+
+static float *rand_f32(int64_t n, float lo, float hi)
+{
+    float *x = keep((size_t)n * sizeof *x);
+    test_fill_random(x, (size_t)n, g_seed++, lo, hi);
+    return x;
+}
+
+static mm_tensor *in_rand(mm_graph *g, int nd, const int64_t *ne, float lo, float hi)
+{
+    return mm_graph_input(g, MM_DTYPE_F32, nd, ne, rand_f32(numel(nd, ne), lo, hi));
+}
+
+/* A constant (weight) of the given storage with random values. */
+static mm_tensor *const_rand(mm_graph *g, mm_dtype storage, int nd, const int64_t *ne, float lo, float hi)
+{
+    int64_t n = numel(nd, ne);
+    float *f = rand_f32(n, lo, hi);
+    if (storage == MM_DTYPE_F32)
+        return mm_graph_constant(g, storage, nd, ne, f);
+    uint16_t *h = keep((size_t)n * sizeof *h);
+    for (int64_t i = 0; i < n; i++)
+        h[i] = storage == MM_DTYPE_F16 ? mm_f32_to_f16(f[i]) : mm_f32_to_bf16(f[i]);
+    return mm_graph_constant(g, storage, nd, ne, h);
+}
+
+static mm_tensor *in_i32(mm_graph *g, int nd, const int64_t *ne, const int32_t *ids)
+{
+    int64_t n = numel(nd, ne);
+    int32_t *d = keep((size_t)n * sizeof *d);
+    memcpy(d, ids, (size_t)n * sizeof *d);
+    return mm_graph_input(g, MM_DTYPE_I32, nd, ne, d);
+}
+
+static mm_tensor *in_f32(mm_graph *g, int nd, const int64_t *ne, const float *vals)
+{
+    int64_t n = numel(nd, ne);
+    float *d = keep((size_t)n * sizeof *d);
+    memcpy(d, vals, (size_t)n * sizeof *d);
+    return mm_graph_input(g, MM_DTYPE_F32, nd, ne, d);
+}
+
+/* ---- comparing backends ------------------------------------------------------ */
+
+static void compute_or_fail(mm_backend *b, mm_graph *g, const char *label)
+{
+    if (mm_backend_compute(b, g) != MM_OK)
+        fail_msg("%s: compute on %s failed: %s", label, mm_backend_name(b), mm_error_message());
+}
+
+/* Computes g on the reference and on the backend under test and compares
+ * the outputs: F32 within atol + rtol*|want|, I32 exactly. Frees g. */
+static void check_n(mm_graph *g, mm_tensor **outs, int n_out, const char *label, double atol, double rtol)
+{
+    if (mm_graph_status(g) != MM_OK)
+        fail_msg("%s: graph build failed: %s", label, mm_error_message());
+    for (int i = 0; i < n_out; i++)
+        mm_graph_output(g, outs[i]);
+    compute_or_fail(g_ref, g, label);
+    void *want[8];
+    assert_true(n_out <= 8);
+    for (int i = 0; i < n_out; i++) {
+        size_t nb = mm_tensor_nbytes(outs[i]);
+        want[i] = malloc(nb);
+        assert_non_null(want[i]);
+        assert_int_equal(mm_tensor_read(outs[i], want[i], nb), MM_OK);
+        if (mm_tensor_type(outs[i]) == MM_DTYPE_F32)
+            for (size_t j = 0; j < nb / 4; j++)
+                if (isnan(((float *)want[i])[j]))
+                    fail_msg("%s: reference output %d has NaN at %zu", label, i, j);
+    }
+    compute_or_fail(g_dut, g, label);
+    bool ok = true;
+    for (int i = 0; i < n_out; i++) {
+        const void *got = mm_tensor_data(outs[i]);
+        size_t n = (size_t)mm_tensor_nelements(outs[i]);
+        char what[256];
+        snprintf(what, sizeof what, "%s [out %d]", label, i);
+        if (mm_tensor_type(outs[i]) == MM_DTYPE_I32) {
+            const int32_t *gi = got, *wi = want[i];
+            size_t bad = 0, first = 0;
+            for (size_t j = 0; j < n; j++)
+                if (gi[j] != wi[j] && bad++ == 0)
+                    first = j;
+            print_message("%s: %zu ints, %zu differ\n", what, n, bad);
+            if (bad) {
+                print_message("%s: first difference at %zu: got %d want %d\n", what, first, gi[first], wi[first]);
+                ok = false;
+            }
+        } else if (!test_allclose(what, got, want[i], n, atol, rtol)) {
+            ok = false;
+        }
+        free(want[i]);
+    }
+    mm_graph_free(g);
+    if (!ok)
+        fail_msg("%s: %s differs from the reference", label, mm_backend_name(g_dut));
+}
+
+static void check(mm_graph *g, mm_tensor *out, const char *label, double atol, double rtol)
+{
+    check_n(g, &out, 1, label, atol, rtol);
+}
+
+static mm_graph *new_graph(void)
+{
+    mm_graph *g = mm_graph_init();
+    assert_non_null(g);
+    return g;
+}
+
+/* Tolerances. Values are drawn from [-1, 1]; fp32 dot products of length K
+ * drift like sqrt(K) ulps of the result. */
+#define TOL_EXACT 0.0, 0.0
+#define TOL_ELEM 1e-6, 1e-6
+#define TOL_EXP 1e-5, 1e-5
+static double tol_dot(int64_t k)
+{
+    return 2e-6 * sqrt((double)k) + 1e-6;
+}
+
+/* ---- cont ---------------------------------------------------------------------- */
+
+static void test_cont(void **state)
+{
+    (void)state;
+    mm_graph *g = new_graph();
+    mm_tensor *a = in_rand(g, 4, NE(5, 7, 3, 2), -1, 1);
+    check(g, mm_cont(g, mm_permute(g, a, 2, 0, 1, 3)), "cont permute(2,0,1,3) {5,7,3,2}", TOL_EXACT);
+
+    g = new_graph();
+    a = in_rand(g, 2, NE(33, 17), -1, 1);
+    check(g, mm_cont(g, mm_transpose(g, a)), "cont transpose {33,17}", TOL_EXACT);
+
+    g = new_graph();
+    a = in_rand(g, 3, NE(9, 6, 4), -1, 1);
+    /* every other row, starting at column 3, of each matrix */
+    mm_tensor *v = mm_view(g, a, 3, NE(5, 3, 4), (const size_t[]){4, 2 * 9 * 4, 9 * 6 * 4}, 3 * 4);
+    check(g, mm_cont(g, v), "cont strided view {5,3,4} of {9,6,4}", TOL_EXACT);
+
+    g = new_graph();
+    int32_t ids[3 * 5];
+    for (int i = 0; i < 15; i++)
+        ids[i] = i * 7 - 40;
+    mm_tensor *ai = in_i32(g, 2, NE(3, 5), ids);
+    check(g, mm_cont(g, mm_transpose(g, ai)), "cont I32 transpose {3,5}", TOL_EXACT);
+
+    g = new_graph();
+    a = in_rand(g, 1, NE(1), -1, 1);
+    check(g, mm_cont(g, a), "cont {1}", TOL_EXACT);
+
+    g = new_graph();
+    a = in_rand(g, 4, NE(3, 1, 4, 5), -1, 1);
+    check(g, mm_cont(g, mm_permute(g, a, 3, 2, 1, 0)), "cont permute(3,2,1,0) {3,1,4,5}", TOL_EXACT);
+
+    g = new_graph();
+    a = in_rand(g, 2, NE(1000, 77), -1, 1);
+    check(g, mm_cont(g, mm_transpose(g, a)), "cont transpose {1000,77}", TOL_EXACT);
+}
+
+/* ---- matmul --------------------------------------------------------------------- */
+
+static void matmul_case(int64_t M, int64_t N, int64_t K, mm_dtype wtype)
+{
+    char label[128];
+    snprintf(label, sizeof label, "matmul M=%lld N=%lld K=%lld weight %s", (long long)M, (long long)N, (long long)K,
+             mm_dtype_name(wtype));
+    mm_graph *g = new_graph();
+    mm_tensor *w = const_rand(g, wtype, 2, NE(K, M), -1, 1);
+    mm_tensor *x = in_rand(g, 2, NE(K, N), -1, 1);
+    check(g, mm_matmul(g, w, x), label, tol_dot(K), 1e-5);
+}
+
+static void test_matmul_shapes(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][3] = {
+        {1, 1, 1}, {2, 2, 3}, {7, 5, 3}, {1, 9, 17}, {9, 1, 17}, {33, 17, 64}, {64, 65, 129},
+        {31, 63, 95}, {19, 37, 1536}, {3, 5, 4099}, {257, 1, 384}, {130, 1, 4099}, {96, 150, 384},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        matmul_case(shapes[i][0], shapes[i][1], shapes[i][2], MM_DTYPE_F32);
+}
+
+static void test_matmul_half_weights(void **state)
+{
+    (void)state;
+    matmul_case(33, 17, 64, MM_DTYPE_F16);
+    matmul_case(70, 3, 385, MM_DTYPE_F16);
+    matmul_case(33, 17, 64, MM_DTYPE_BF16);
+    matmul_case(129, 1, 200, MM_DTYPE_BF16);
+}
+
+static void test_matmul_batched(void **state)
+{
+    (void)state;
+    /* a broadcasts over b's batches: {K,M,2,3} x {K,N,4,3} */
+    mm_graph *g = new_graph();
+    mm_tensor *a = in_rand(g, 4, NE(19, 7, 2, 3), -1, 1);
+    mm_tensor *b = in_rand(g, 4, NE(19, 5, 4, 3), -1, 1);
+    check(g, mm_matmul(g, a, b), "matmul batched a{19,7,2,3} b{19,5,4,3}", tol_dot(19), 1e-5);
+
+    g = new_graph();
+    a = const_rand(g, MM_DTYPE_F32, 2, NE(40, 13), -1, 1);
+    b = in_rand(g, 4, NE(40, 11, 3, 2), -1, 1);
+    check(g, mm_matmul(g, a, b), "matmul weight {40,13} x b{40,11,3,2}", tol_dot(40), 1e-5);
+
+    g = new_graph();
+    a = in_rand(g, 4, NE(8, 6, 1, 2), -1, 1);
+    b = in_rand(g, 4, NE(8, 9, 5, 4), -1, 1);
+    check(g, mm_matmul(g, a, b), "matmul batched a{8,6,1,2} b{8,9,5,4}", tol_dot(8), 1e-5);
+}
+
+static void test_matmul_views(void **state)
+{
+    (void)state;
+    /* weight stored [in,out] (GPT-2 Conv1D): mm_transpose gives nb[0] != 4 */
+    mm_graph *g = new_graph();
+    mm_tensor *w = const_rand(g, MM_DTYPE_F32, 2, NE(45, 70), -1, 1); /* {M=45, K=70} */
+    mm_tensor *x = in_rand(g, 2, NE(70, 13), -1, 1);
+    check(g, mm_matmul(g, mm_transpose(g, w), x), "matmul transposed weight K=70 M=45 N=13", tol_dot(70), 1e-5);
+
+    g = new_graph();
+    w = const_rand(g, MM_DTYPE_F16, 2, NE(33, 100), -1, 1);
+    x = in_rand(g, 2, NE(100, 1), -1, 1);
+    check(g, mm_matmul(g, mm_transpose(g, w), x), "matmul transposed F16 weight K=100 M=33 N=1", tol_dot(100), 1e-5);
+
+    /* b transposed: x stored {N,K} */
+    g = new_graph();
+    w = const_rand(g, MM_DTYPE_F32, 2, NE(21, 10), -1, 1);
+    x = in_rand(g, 2, NE(15, 21), -1, 1);
+    check(g, mm_matmul(g, w, mm_transpose(g, x)), "matmul transposed b K=21 M=10 N=15", tol_dot(21), 1e-5);
+
+    /* attention-style: q.k^T per head from permuted {D,H,T} projections */
+    g = new_graph();
+    mm_tensor *q = in_rand(g, 3, NE(16, 3, 11), -1, 1);
+    mm_tensor *k = in_rand(g, 3, NE(16, 3, 9), -1, 1);
+    mm_tensor *qp = mm_permute(g, q, 0, 2, 1, 3); /* {16,11,3} */
+    mm_tensor *kp = mm_permute(g, k, 0, 2, 1, 3); /* {16,9,3} */
+    check(g, mm_matmul(g, kp, qp), "matmul permuted heads k{16,9,3} q{16,11,3}", tol_dot(16), 1e-5);
+
+    /* both operands with odd strides: every other row of a wider tensor */
+    g = new_graph();
+    mm_tensor *a = in_rand(g, 2, NE(30, 14), -1, 1);
+    mm_tensor *b = in_rand(g, 2, NE(40, 9), -1, 1);
+    mm_tensor *av = mm_view(g, a, 2, NE(25, 7), (const size_t[]){4, 2 * 30 * 4}, 4);
+    mm_tensor *bv = mm_view(g, b, 2, NE(25, 9), (const size_t[]){4, 40 * 4}, 8 * 4);
+    check(g, mm_matmul(g, av, bv), "matmul row-strided views K=25 M=7 N=9", tol_dot(25), 1e-5);
+
+    /* no unit stride at all: {2,5,4} permuted to {5,4,2} has nb {8,40,4} */
+    g = new_graph();
+    a = in_rand(g, 3, NE(2, 5, 4), -1, 1);
+    b = in_rand(g, 3, NE(5, 6, 2), -1, 1);
+    check(g, mm_matmul(g, mm_permute(g, a, 2, 0, 1, 3), b), "matmul a without unit stride", tol_dot(5), 1e-5);
+    g = new_graph();
+    a = in_rand(g, 3, NE(5, 3, 2), -1, 1);
+    b = in_rand(g, 3, NE(2, 5, 7), -1, 1);
+    check(g, mm_matmul(g, a, mm_permute(g, b, 2, 0, 1, 3)), "matmul b without unit stride", tol_dot(5), 1e-5);
+}
+
+/* ---- add / mul / scale -------------------------------------------------------------- */
+
+static void binary_case(bool mul, int nd, const int64_t *ne_a, const int64_t *ne_b, const char *what)
+{
+    char label[160];
+    snprintf(label, sizeof label, "%s %s", mul ? "mul" : "add", what);
+    mm_graph *g = new_graph();
+    mm_tensor *a = in_rand(g, nd, ne_a, -2, 2);
+    mm_tensor *b = in_rand(g, nd, ne_b, -2, 2);
+    check(g, mul ? mm_mul(g, a, b) : mm_add(g, a, b), label, TOL_ELEM);
+}
+
+static void binary_suite(bool mul)
+{
+    binary_case(mul, 3, NE(37, 5, 3), NE(37, 5, 3), "same shape {37,5,3}");
+    binary_case(mul, 3, NE(37, 5, 3), NE(37, 1, 1), "row bias {37}");
+    binary_case(mul, 3, NE(37, 5, 3), NE(1, 5, 1), "column {1,5,1}");
+    binary_case(mul, 4, NE(3, 5, 7, 2), NE(3, 1, 7, 1), "{3,5,7,2} by {3,1,7,1}");
+    binary_case(mul, 4, NE(3, 5, 7, 2), NE(1, 1, 1, 1), "scalar b");
+    binary_case(mul, 1, NE(100003), NE(100003), "1-D 100003");
+    binary_case(mul, 2, NE(1, 1), NE(1, 1), "{1,1}");
+    binary_case(mul, 2, NE(384, 1500), NE(384, 1), "bias {384} over {384,1500}");
+
+    /* permuted a, transposed b */
+    char label[128];
+    snprintf(label, sizeof label, "%s permuted views", mul ? "mul" : "add");
+    mm_graph *g = new_graph();
+    mm_tensor *a = in_rand(g, 3, NE(7, 9, 4), -2, 2);
+    mm_tensor *b = in_rand(g, 3, NE(4, 9, 7), -2, 2);
+    mm_tensor *ap = mm_permute(g, a, 2, 1, 0, 3); /* {4,9,7} */
+    mm_tensor *bt = mm_permute(g, b, 0, 1, 2, 3);
+    check(g, mul ? mm_mul(g, ap, bt) : mm_add(g, ap, bt), label, TOL_ELEM);
+
+    snprintf(label, sizeof label, "%s strided b broadcast", mul ? "mul" : "add");
+    g = new_graph();
+    a = in_rand(g, 2, NE(11, 6), -2, 2);
+    b = in_rand(g, 2, NE(6, 11), -2, 2);
+    mm_tensor *bcol = mm_view(g, b, 2, NE(1, 6), (const size_t[]){4, 4}, 0); /* b[0..5] with nb1 = 4 */
+    mm_tensor *brow = mm_view(g, mm_transpose(g, b), 2, NE(11, 1), (const size_t[]){6 * 4, 4}, 4);
+    check(g, mul ? mm_mul(g, mm_add(g, a, bcol), brow) : mm_add(g, mm_mul(g, a, brow), bcol), label, TOL_ELEM);
+}
+
+static void test_add(void **state)
+{
+    (void)state;
+    binary_suite(false);
+}
+
+static void test_mul(void **state)
+{
+    (void)state;
+    binary_suite(true);
+}
+
+static void test_scale(void **state)
+{
+    (void)state;
+    mm_graph *g = new_graph();
+    mm_tensor *a = in_rand(g, 3, NE(37, 5, 3), -3, 3);
+    check(g, mm_scale(g, a, 0.125f), "scale 0.125 {37,5,3}", TOL_ELEM);
+
+    g = new_graph();
+    a = in_rand(g, 3, NE(8, 5, 6), -3, 3);
+    check(g, mm_scale(g, mm_permute(g, a, 1, 2, 0, 3), -3.7f), "scale -3.7 permuted", TOL_ELEM);
+
+    g = new_graph();
+    a = in_rand(g, 1, NE(65537), -3, 3);
+    check(g, mm_scale(g, a, 1e-3f), "scale 1e-3 {65537}", TOL_ELEM);
+
+    g = new_graph();
+    a = in_rand(g, 1, NE(1), -3, 3);
+    check(g, mm_scale(g, a, 0.0f), "scale 0 {1}", TOL_ELEM);
+}
+
+/* ---- layer norm / gelu -------------------------------------------------------------------- */
+
+static void norm_case(int nd, const int64_t *ne, bool w, bool b, float eps, float lo, float hi, double atol,
+                      const char *what)
+{
+    char label[160];
+    snprintf(label, sizeof label, "layer_norm %s%s%s eps=%g", what, w ? " +w" : "", b ? " +b" : "", eps);
+    mm_graph *g = new_graph();
+    mm_tensor *x = in_rand(g, nd, ne, lo, hi);
+    mm_tensor *wt = w ? const_rand(g, MM_DTYPE_F32, 1, ne, 0.5f, 1.5f) : NULL;
+    mm_tensor *bt = b ? const_rand(g, MM_DTYPE_F32, 1, ne, -1, 1) : NULL;
+    check(g, mm_layer_norm(g, x, wt, bt, eps), label, atol, 1e-5);
+}
+
+static void test_layer_norm(void **state)
+{
+    (void)state;
+    norm_case(2, NE(384, 7), true, true, 1e-5f, -2, 2, 1e-5, "{384,7}");
+    norm_case(3, NE(1537, 5, 2), true, false, 1e-6f, -2, 2, 1e-5, "{1537,5,2}");
+    norm_case(2, NE(63, 4), false, true, 1e-5f, -2, 2, 1e-5, "{63,4}");
+    norm_case(2, NE(17, 3), false, false, 1e-5f, -2, 2, 1e-5, "{17,3}");
+    norm_case(2, NE(1, 3), true, true, 1e-5f, -2, 2, 1e-5, "{1,3} (zero variance)");
+    /* a large mean over a small spread: one-pass E[x^2]-E[x]^2 in fp32 fails */
+    norm_case(2, NE(768, 9), true, true, 1e-5f, 100, 101, 2e-4, "{768,9} offset 100");
+
+    /* non-contiguous input: the builder inserts a copy */
+    mm_graph *g = new_graph();
+    mm_tensor *x = in_rand(g, 2, NE(6, 40), -2, 2);
+    mm_tensor *w = const_rand(g, MM_DTYPE_BF16, 1, NE(40), 0.5f, 1.5f);
+    check(g, mm_layer_norm(g, mm_transpose(g, x), NULL, w, 1e-5f), "layer_norm transposed x, BF16 bias", 1e-5, 1e-5);
+}
+
+static void test_gelu(void **state)
+{
+    (void)state;
+    static const char *names[] = {"erf", "tanh", "quick"};
+    for (int kind = MM_GELU_ERF; kind <= MM_GELU_QUICK; kind++) {
+        char label[96];
+        mm_graph *g = new_graph();
+        mm_tensor *a = in_rand(g, 3, NE(37, 5, 3), -6, 6);
+        snprintf(label, sizeof label, "gelu %s {37,5,3} in [-6,6]", names[kind]);
+        check(g, mm_gelu(g, a, (mm_gelu_kind)kind), label, TOL_EXP);
+
+        g = new_graph();
+        a = in_rand(g, 3, NE(8, 5, 6), -12, 12);
+        snprintf(label, sizeof label, "gelu %s permuted in [-12,12]", names[kind]);
+        check(g, mm_gelu(g, mm_permute(g, a, 2, 0, 1, 3), (mm_gelu_kind)kind), label, TOL_EXP);
+
+        g = new_graph();
+        a = in_rand(g, 1, NE(100001), -4, 4);
+        snprintf(label, sizeof label, "gelu %s {100001}", names[kind]);
+        check(g, mm_gelu(g, a, (mm_gelu_kind)kind), label, TOL_EXP);
+    }
+}
+
+/* ---- softmax -------------------------------------------------------------------------------- */
+
+/* A random additive mask: about `frac` of entries -inf, the rest in [-2,2]. */
+static mm_tensor *mask_rand(mm_graph *g, int nd, const int64_t *ne, float frac)
+{
+    int64_t n = numel(nd, ne);
+    float *m = rand_f32(n, -2, 2);
+    float *u = rand_f32(n, 0, 1);
+    for (int64_t i = 0; i < n; i++)
+        if (u[i] < frac)
+            m[i] = -INFINITY;
+    return mm_graph_input(g, MM_DTYPE_F32, nd, ne, m);
+}
+
+static void softmax_case(int nd, const int64_t *ne, const int64_t *mask_ne, float scale, bool causal, const char *what)
+{
+    char label[160];
+    snprintf(label, sizeof label, "softmax %s scale=%g%s%s", what, scale, mask_ne ? " mask" : "",
+             causal ? " causal" : "");
+    mm_graph *g = new_graph();
+    mm_tensor *x = in_rand(g, nd, ne, -4, 4);
+    mm_tensor *m = mask_ne ? mask_rand(g, 4, mask_ne, 0.2f) : NULL;
+    check(g, mm_softmax(g, x, m, scale, causal), label, TOL_EXP);
+}
+
+static void test_softmax(void **state)
+{
+    (void)state;
+    softmax_case(2, NE(37, 5), NULL, 1.0f, false, "{37,5}");
+    softmax_case(2, NE(37, 5), NE(37, 5, 1, 1), 0.125f, false, "{37,5}");
+    softmax_case(3, NE(37, 5, 3), NE(37, 1, 3, 1), 1.0f, false, "{37,5,3} mask {37,1,3}");
+    softmax_case(4, NE(13, 4, 3, 2), NE(13, 4, 1, 2), 0.5f, false, "{13,4,3,2} mask {13,4,1,2}");
+    softmax_case(3, NE(16, 16, 2), NULL, 1.0f, true, "{16,16,2}");
+    softmax_case(2, NE(20, 7), NULL, 0.3f, true, "{20,7} (queries are the last 7)");
+    softmax_case(2, NE(20, 7), NE(20, 1, 1, 1), 0.3f, true, "{20,7}");
+    softmax_case(2, NE(5, 8), NULL, 1.0f, true, "{5,8} (first rows fully masked)");
+    softmax_case(1, NE(51865), NULL, 1.0f, false, "{51865}");
+    softmax_case(2, NE(1500, 40), NULL, 0.125f, false, "{1500,40}");
+    softmax_case(2, NE(1, 3), NULL, 1.0f, false, "{1,3}");
+
+    /* a fully masked row is zeros, not NaN */
+    mm_graph *g = new_graph();
+    mm_tensor *x = in_rand(g, 2, NE(6, 3), -4, 4);
+    float mvals[18] = {0};
+    for (int i = 6; i < 12; i++)
+        mvals[i] = -INFINITY;
+    mm_tensor *m = in_f32(g, 2, NE(6, 3), mvals);
+    mm_tensor *y = mm_softmax(g, x, m, 1.0f, false);
+    mm_graph_output(g, y);
+    compute_or_fail(g_dut, g, "softmax fully masked row");
+    const float *yd = mm_tensor_data(y);
+    for (int i = 6; i < 12; i++)
+        assert_true(yd[i] == 0.0f);
+    double s0 = 0;
+    for (int i = 0; i < 6; i++)
+        s0 += yd[i];
+    assert_true(fabs(s0 - 1.0) < 1e-5);
+    check(g, y, "softmax fully masked row", TOL_EXP);
+
+    /* non-contiguous x: the builder inserts a copy */
+    g = new_graph();
+    x = in_rand(g, 2, NE(9, 30), -4, 4);
+    check(g, mm_softmax(g, mm_transpose(g, x), NULL, 2.0f, true), "softmax transposed {30,9} causal", TOL_EXP);
+}
+
+/* ---- attention ------------------------------------------------------------------------------- */
+
+typedef struct attn_case {
+    int64_t D, Dv, Tq, Tk, H, Hkv, B;
+    bool causal, mask, permuted;
+    const char *what;
+} attn_case;
+
+static void attention_case(const attn_case *c)
+{
+    char label[200];
+    snprintf(label, sizeof label, "attention %s: D=%lld Dv=%lld Tq=%lld Tk=%lld H=%lld Hkv=%lld B=%lld%s%s%s", c->what,
+             (long long)c->D, (long long)c->Dv, (long long)c->Tq, (long long)c->Tk, (long long)c->H, (long long)c->Hkv,
+             (long long)c->B, c->causal ? " causal" : "", c->mask ? " mask" : "", c->permuted ? " permuted" : "");
+    mm_graph *g = new_graph();
+    mm_tensor *q, *k, *v;
+    if (c->permuted) {
+        /* the plugin layout: projections {D*H, T, B} split into heads {D,H,T,B}, permuted to {D,T,H,B} */
+        q = mm_permute(g, in_rand(g, 4, NE(c->D, c->H, c->Tq, c->B), -1, 1), 0, 2, 1, 3);
+        k = mm_permute(g, in_rand(g, 4, NE(c->D, c->Hkv, c->Tk, c->B), -1, 1), 0, 2, 1, 3);
+        v = mm_permute(g, in_rand(g, 4, NE(c->Dv, c->Hkv, c->Tk, c->B), -1, 1), 0, 2, 1, 3);
+    } else {
+        q = in_rand(g, 4, NE(c->D, c->Tq, c->H, c->B), -1, 1);
+        k = in_rand(g, 4, NE(c->D, c->Tk, c->Hkv, c->B), -1, 1);
+        v = in_rand(g, 4, NE(c->Dv, c->Tk, c->Hkv, c->B), -1, 1);
+    }
+    mm_tensor *m = NULL;
+    if (c->mask) {
+        /* padding: batch b masks its last 3*b keys; plus a few random -inf */
+        int64_t n = c->Tk * c->B;
+        float *md = rand_f32(n, -1, 1);
+        for (int64_t b = 0; b < c->B; b++)
+            for (int64_t j = c->Tk - 3 * b; j < c->Tk; j++)
+                if (j >= 0)
+                    md[b * c->Tk + j] = -INFINITY;
+        m = mm_graph_input(g, MM_DTYPE_F32, 4, NE(c->Tk, 1, 1, c->B), md);
+    }
+    float scale = 1.0f / sqrtf((float)c->D);
+    check(g, mm_attention(g, q, k, v, m, scale, c->causal), label, 2e-5, 1e-4);
+}
+
+static void test_attention(void **state)
+{
+    (void)state;
+    static const attn_case cases[] = {
+        {64, 64, 7, 9, 4, 4, 1, false, false, false, "Tq != Tk"},
+        {16, 16, 16, 16, 3, 3, 1, true, false, false, "causal square"},
+        {32, 32, 3, 10, 2, 2, 1, true, false, false, "causal with cache"},
+        {64, 64, 1, 1500, 6, 6, 1, false, false, true, "decoder step"},
+        {24, 24, 5, 12, 2, 2, 2, false, true, false, "padding mask"},
+        {24, 24, 5, 12, 2, 2, 2, true, true, true, "padding mask"},
+        {16, 16, 6, 6, 8, 2, 1, true, false, false, "GQA"},
+        {16, 16, 4, 7, 4, 1, 2, false, false, true, "MQA"},
+        {32, 48, 5, 9, 2, 2, 1, false, false, false, "Dv != D"},
+        {1, 1, 1, 1, 1, 1, 1, false, false, false, "scalar"},
+        {64, 64, 150, 150, 6, 6, 1, false, false, true, "encoder"},
+        {64, 64, 150, 150, 6, 6, 1, true, false, true, "encoder"},
+        {80, 80, 33, 77, 3, 3, 1, false, false, false, "odd sizes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        attention_case(&cases[i]);
+
+    /* a mask of {Tk, Tq, H, 1} that fully masks one query row: zeros */
+    mm_graph *g = new_graph();
+    mm_tensor *q = in_rand(g, 3, NE(8, 3, 2), -1, 1);
+    mm_tensor *k = in_rand(g, 3, NE(8, 4, 2), -1, 1);
+    mm_tensor *v = in_rand(g, 3, NE(8, 4, 2), -1, 1);
+    float md[4 * 3 * 2] = {0};
+    for (int j = 0; j < 4; j++)
+        md[1 * 4 * 3 + 2 * 4 + j] = -INFINITY; /* head 1, query 2 */
+    mm_tensor *m = in_f32(g, 3, NE(4, 3, 2), md);
+    mm_tensor *o = mm_attention(g, q, k, v, m, 0.5f, false);
+    mm_graph_output(g, o);
+    compute_or_fail(g_dut, g, "attention fully masked row");
+    const float *od = mm_tensor_data(o); /* {Dv=8, H=2, Tq=3} */
+    for (int c = 0; c < 8; c++)
+        assert_true(od[(2 * 2 + 1) * 8 + c] == 0.0f);
+    check(g, o, "attention fully masked row", 2e-5, 1e-4);
+}
+
+/* ---- conv1d / patch embed ----------------------------------------------------------------------- */
+
+static void conv_case(int64_t T, int64_t Cin, int64_t B, int64_t K, int64_t Cout, int32_t stride, int32_t pad,
+                      bool bias, mm_dtype wtype)
+{
+    char label[200];
+    snprintf(label, sizeof label, "conv1d T=%lld Cin=%lld B=%lld K=%lld Cout=%lld stride=%d pad=%d%s weight %s",
+             (long long)T, (long long)Cin, (long long)B, (long long)K, (long long)Cout, stride, pad,
+             bias ? " bias" : "", mm_dtype_name(wtype));
+    mm_graph *g = new_graph();
+    mm_tensor *x = in_rand(g, 3, NE(T, Cin, B), -1, 1);
+    mm_tensor *w = const_rand(g, wtype, 3, NE(K, Cin, Cout), -1, 1);
+    mm_tensor *b = bias ? const_rand(g, MM_DTYPE_F32, 1, NE(Cout), -1, 1) : NULL;
+    check(g, mm_conv1d(g, x, w, b, stride, pad), label, tol_dot(K * Cin), 1e-5);
+}
+
+static void test_conv1d(void **state)
+{
+    (void)state;
+    conv_case(17, 5, 1, 3, 7, 1, 1, true, MM_DTYPE_F32);
+    conv_case(17, 5, 2, 3, 7, 2, 1, true, MM_DTYPE_F32);
+    conv_case(10, 4, 1, 1, 3, 1, 0, false, MM_DTYPE_F32);
+    conv_case(23, 6, 1, 5, 9, 2, 2, true, MM_DTYPE_F16);
+    conv_case(300, 80, 1, 3, 64, 1, 1, true, MM_DTYPE_F32);
+    conv_case(300, 64, 2, 3, 48, 2, 1, true, MM_DTYPE_BF16);
+    conv_case(3, 2, 1, 3, 2, 3, 0, false, MM_DTYPE_F32);
+    conv_case(8, 3, 1, 4, 5, 3, 3, true, MM_DTYPE_F32);
+
+    /* x as a transposed view {T,Cin} of {Cin,T} data: the builder copies it */
+    mm_graph *g = new_graph();
+    mm_tensor *x = in_rand(g, 2, NE(6, 31), -1, 1);
+    mm_tensor *w = const_rand(g, MM_DTYPE_F32, 3, NE(3, 6, 5), -1, 1);
+    check(g, mm_conv1d(g, mm_transpose(g, x), w, NULL, 2, 1), "conv1d transposed x", tol_dot(18), 1e-5);
+}
+
+static void patch_case(int64_t W, int64_t H, int64_t C, int64_t B, int64_t P, int64_t Cout, bool bias, mm_dtype wtype)
+{
+    char label[200];
+    snprintf(label, sizeof label, "patch_embed W=%lld H=%lld C=%lld B=%lld P=%lld Cout=%lld%s weight %s", (long long)W,
+             (long long)H, (long long)C, (long long)B, (long long)P, (long long)Cout, bias ? " bias" : "",
+             mm_dtype_name(wtype));
+    mm_graph *g = new_graph();
+    mm_tensor *x = in_rand(g, 4, NE(W, H, C, B), -1, 1);
+    mm_tensor *w = const_rand(g, wtype, 4, NE(P, P, C, Cout), -1, 1);
+    mm_tensor *b = bias ? const_rand(g, MM_DTYPE_F32, 1, NE(Cout), -1, 1) : NULL;
+    check(g, mm_patch_embed(g, x, w, b), label, tol_dot(P * P * C), 1e-5);
+}
+
+static void test_patch_embed(void **state)
+{
+    (void)state;
+    patch_case(8, 8, 3, 1, 4, 5, true, MM_DTYPE_F32);
+    patch_case(12, 8, 3, 2, 4, 5, true, MM_DTYPE_F32);
+    patch_case(6, 4, 1, 1, 2, 3, false, MM_DTYPE_F32);
+    patch_case(5, 3, 2, 2, 1, 7, true, MM_DTYPE_F32);
+    patch_case(64, 48, 3, 1, 16, 96, true, MM_DTYPE_BF16);
+    patch_case(32, 32, 3, 2, 16, 33, false, MM_DTYPE_F16);
+    patch_case(7, 7, 4, 1, 7, 9, true, MM_DTYPE_F32);
+}
+
+/* ---- get_rows / concat ------------------------------------------------------------------------- */
+
+static void test_get_rows(void **state)
+{
+    (void)state;
+    mm_graph *g = new_graph();
+    mm_tensor *tab = const_rand(g, MM_DTYPE_F32, 2, NE(16, 50), -1, 1);
+    mm_tensor *ids = in_i32(g, 1, NE(7), (const int32_t[]){3, 0, 49, 3, 17, 17, 1});
+    check(g, mm_get_rows(g, tab, ids), "get_rows {16,50} ids {7} with repeats", TOL_EXACT);
+
+    g = new_graph();
+    tab = const_rand(g, MM_DTYPE_F16, 2, NE(33, 20), -1, 1);
+    ids = in_i32(g, 2, NE(5, 3), (const int32_t[]){0, 19, 2, 2, 7, 11, 13, 1, 0, 5, 19, 18, 17, 16, 4});
+    check(g, mm_get_rows(g, tab, ids), "get_rows F16 {33,20} ids {5,3}", TOL_EXACT);
+
+    g = new_graph();
+    tab = in_rand(g, 2, NE(1, 9), -1, 1);
+    ids = in_i32(g, 1, NE(4), (const int32_t[]){8, 0, 4, 4});
+    check(g, mm_get_rows(g, tab, ids), "get_rows D=1", TOL_EXACT);
+
+    g = new_graph();
+    tab = const_rand(g, MM_DTYPE_BF16, 2, NE(384, 1000), -1, 1);
+    ids = in_i32(g, 1, NE(1), (const int32_t[]){999});
+    check(g, mm_get_rows(g, tab, ids), "get_rows BF16 {384,1000} one id", TOL_EXACT);
+
+    g = new_graph();
+    mm_tensor *t2 = in_rand(g, 2, NE(12, 10), -1, 1);
+    ids = in_i32(g, 1, NE(3), (const int32_t[]){11, 0, 5});
+    check(g, mm_get_rows(g, mm_transpose(g, t2), ids), "get_rows transposed table", TOL_EXACT);
+}
+
+static void expect_get_rows_failure(int32_t bad_id)
+{
+    mm_graph *g = new_graph();
+    mm_tensor *tab = const_rand(g, MM_DTYPE_F32, 2, NE(4, 10), -1, 1);
+    mm_tensor *ids = in_i32(g, 1, NE(3), (const int32_t[]){1, bad_id, 2});
+    mm_tensor *y = mm_get_rows(g, tab, ids);
+    mm_graph_output(g, y);
+    assert_int_equal(mm_graph_status(g), MM_OK);
+    mm_backend *bs[2] = {g_ref, g_dut};
+    for (int i = 0; i < 2; i++) {
+        mm_error_clear();
+        mm_status s = mm_backend_compute(bs[i], g);
+        print_message("get_rows id %d on %s: %s (%s)\n", bad_id, mm_backend_name(bs[i]), mm_status_name(s),
+                      mm_error_message());
+        assert_int_equal(s, MM_ERR_INVALID);
+        assert_true(strlen(mm_error_message()) > 0);
+    }
+    mm_graph_free(g);
+}
+
+static void test_get_rows_invalid(void **state)
+{
+    (void)state;
+    expect_get_rows_failure(10);
+    expect_get_rows_failure(-1);
+    expect_get_rows_failure(INT32_MAX);
+}
+
+static void test_concat(void **state)
+{
+    (void)state;
+    static const int64_t base[4] = {5, 3, 4, 2};
+    static const int64_t extra[4] = {7, 2, 1, 3};
+    for (int dim = 0; dim < 4; dim++) {
+        int64_t nb[4];
+        memcpy(nb, base, sizeof nb);
+        nb[dim] = extra[dim];
+        char label[96];
+        snprintf(label, sizeof label, "concat dim %d {5,3,4,2} + {..%lld..}", dim, (long long)extra[dim]);
+        mm_graph *g = new_graph();
+        mm_tensor *a = in_rand(g, 4, base, -1, 1);
+        mm_tensor *b = in_rand(g, 4, nb, -1, 1);
+        check(g, mm_concat(g, a, b, dim), label, TOL_EXACT);
+    }
+    /* a permuted view with a contiguous tensor */
+    mm_graph *g = new_graph();
+    mm_tensor *a = in_rand(g, 3, NE(6, 4, 5), -1, 1);
+    mm_tensor *b = in_rand(g, 3, NE(4, 6, 3), -1, 1);
+    check(g, mm_concat(g, mm_permute(g, a, 1, 0, 2, 3), b, 2), "concat permuted a dim 2", TOL_EXACT);
+
+    /* KV-cache style: append one step along dim 1 of a {D,T,H} view */
+    g = new_graph();
+    a = in_rand(g, 3, NE(8, 3, 10), -1, 1);
+    b = in_rand(g, 3, NE(8, 1, 3), -1, 1);
+    check(g, mm_concat(g, mm_permute(g, a, 0, 2, 1, 3), b, 1), "concat kv step dim 1", TOL_EXACT);
+
+    g = new_graph();
+    mm_tensor *ia = in_i32(g, 1, NE(3), (const int32_t[]){1, -2, 3});
+    mm_tensor *ib = in_i32(g, 1, NE(2), (const int32_t[]){40, 50});
+    check(g, mm_concat(g, ia, ib, 0), "concat I32", TOL_EXACT);
+
+    g = new_graph();
+    a = in_rand(g, 1, NE(1), -1, 1);
+    b = in_rand(g, 1, NE(1), -1, 1);
+    check(g, mm_concat(g, a, b, 3), "concat {1} + {1} along dim 3", TOL_EXACT);
+}
+
+/* ---- argmax / top_k ------------------------------------------------------------------------------- */
+
+/* Random rows (values exact, so any backend sees the same order) where row r
+ * gets deliberate ties: its maximum copied to r % 3 more places, and some
+ * rows all equal. */
+static float *rows_with_ties(int64_t n, int64_t rows)
+{
+    float *x = rand_f32(n * rows, -5, 5);
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = x + r * n;
+        if (r % 5 == 4) {
+            for (int64_t j = 0; j < n; j++)
+                row[j] = 0.25f;
+            continue;
+        }
+        int64_t best = 0;
+        for (int64_t j = 1; j < n; j++)
+            if (row[j] > row[best])
+                best = j;
+        for (int64_t t = 1; t <= r % 3 && n > 1; t++)
+            row[(best + t * 7919) % n] = row[best];
+        if (n > 4)
+            row[n / 2] = row[n / 3] = -INFINITY;
+        if (n > 8)
+            row[n - 1] = row[n - 2]; /* a tie that is not the maximum */
+    }
+    return x;
+}
+
+static void test_argmax(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][2] = {{1, 1}, {1, 7}, {37, 15}, {51865, 3}, {7, 1000}, {1000, 7}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        char label[96];
+        snprintf(label, sizeof label, "argmax {%lld,%lld} with ties", (long long)shapes[i][0], (long long)shapes[i][1]);
+        mm_graph *g = new_graph();
+        mm_tensor *x = mm_graph_input(g, MM_DTYPE_F32, 2, shapes[i], rows_with_ties(shapes[i][0], shapes[i][1]));
+        check(g, mm_argmax(g, x), label, TOL_EXACT);
+    }
+    mm_graph *g = new_graph();
+    mm_tensor *x = mm_graph_input(g, MM_DTYPE_F32, 3, NE(9, 4, 3), rows_with_ties(9, 12));
+    check(g, mm_argmax(g, mm_permute(g, x, 1, 0, 2, 3)), "argmax permuted {4,9,3}", TOL_EXACT);
+}
+
+static void test_top_k(void **state)
+{
+    (void)state;
+    static const int64_t cases[][3] = {
+        {7, 5, 1}, {7, 5, 3}, {37, 15, 5}, {16, 10, 16}, {51865, 2, 40}, {1000, 7, 100}, {3, 1, 3}, {1, 4, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char label[96];
+        snprintf(label, sizeof label, "top_k {%lld,%lld} k=%lld with ties", (long long)cases[i][0],
+                 (long long)cases[i][1], (long long)cases[i][2]);
+        mm_graph *g = new_graph();
+        mm_tensor *x = mm_graph_input(g, MM_DTYPE_F32, 2, cases[i], rows_with_ties(cases[i][0], cases[i][1]));
+        check(g, mm_top_k(g, x, (int32_t)cases[i][2]), label, TOL_EXACT);
+    }
+    mm_graph *g = new_graph();
+    mm_tensor *x = mm_graph_input(g, MM_DTYPE_F32, 3, NE(9, 4, 3), rows_with_ties(9, 12));
+    check(g, mm_top_k(g, mm_permute(g, x, 1, 0, 2, 3), 2), "top_k permuted {4,9,3} k=2", TOL_EXACT);
+}
+
+/* ---- multi-op graphs ------------------------------------------------------------------------------- */
+
+/* A pre-norm transformer block plus side outputs: exercises memory reuse
+ * (intermediates read long after they were made, through views), several
+ * outputs, an output that is an input, and an output that is a view. */
+static mm_graph *block_graph(int64_t D, int64_t T, int64_t H, mm_tensor **x_in, mm_tensor **outs, mm_dtype wtype)
+{
+    mm_graph *g = new_graph();
+    int64_t hd = D / H;
+    mm_tensor *x = *x_in = in_rand(g, 2, NE(D, T), -1, 1);
+    mm_tensor *ln = mm_layer_norm(g, x, const_rand(g, MM_DTYPE_F32, 1, NE(D), 0.5f, 1.5f),
+                                  const_rand(g, MM_DTYPE_F32, 1, NE(D), -0.1f, 0.1f), 1e-5f);
+    mm_tensor *qkv = mm_matmul(g, const_rand(g, wtype, 2, NE(D, 3 * D), -0.2f, 0.2f), ln); /* {3D,T} */
+    size_t row = (size_t)3 * D * 4;
+    mm_tensor *q = mm_view(g, qkv, 3, NE(hd, H, T), (const size_t[]){4, (size_t)hd * 4, row}, 0);
+    mm_tensor *k = mm_view(g, qkv, 3, NE(hd, H, T), (const size_t[]){4, (size_t)hd * 4, row}, (size_t)D * 4);
+    mm_tensor *v = mm_view(g, qkv, 3, NE(hd, H, T), (const size_t[]){4, (size_t)hd * 4, row}, (size_t)2 * D * 4);
+    q = mm_permute(g, q, 0, 2, 1, 3);
+    k = mm_permute(g, k, 0, 2, 1, 3);
+    v = mm_permute(g, v, 0, 2, 1, 3);
+    mm_tensor *att = mm_attention(g, q, k, v, NULL, 1.0f / sqrtf((float)hd), true); /* {hd,H,T} */
+    att = mm_reshape(g, att, 2, NE(D, T));
+    mm_tensor *h = mm_add(g, x, mm_matmul(g, const_rand(g, wtype, 2, NE(D, D), -0.2f, 0.2f), att));
+    mm_tensor *ff = mm_gelu(g, mm_matmul(g, const_rand(g, wtype, 2, NE(D, 4 * D), -0.2f, 0.2f), h), MM_GELU_TANH);
+    mm_tensor *y = mm_add(g, h, mm_matmul(g, const_rand(g, wtype, 2, NE(4 * D, D), -0.2f, 0.2f), ff));
+    mm_tensor *logits = mm_matmul(g, const_rand(g, MM_DTYPE_F32, 2, NE(D, 50), -1, 1), y);
+    outs[0] = y;
+    outs[1] = mm_top_k(g, logits, 3);
+    outs[2] = mm_view(g, qkv, 2, NE(D, T), (const size_t[]){4, row}, (size_t)D * 4); /* k, as a view */
+    outs[3] = x;
+    outs[4] = mm_softmax(g, mm_scale(g, logits, 2.0f), NULL, 1.0f, false);
+    return g;
+}
+
+static void test_graph(void **state)
+{
+    (void)state;
+    mm_tensor *x, *outs[5];
+    mm_graph *g = block_graph(64, 19, 4, &x, outs, MM_DTYPE_F32);
+    check_n(g, outs, 5, "graph block D=64 T=19 H=4", 1e-4, 1e-4);
+
+    g = block_graph(48, 7, 3, &x, outs, MM_DTYPE_F16);
+    check_n(g, outs, 5, "graph block F16 weights", 1e-4, 1e-4);
+
+    /* recompute: new input data, same (resident) weights, twice per backend */
+    g = block_graph(32, 5, 2, &x, outs, MM_DTYPE_BF16);
+    for (int i = 0; i < 4; i++)
+        mm_graph_output(g, outs[i]);
+    compute_or_fail(g_dut, g, "graph recompute warm-up");
+    float *want = malloc(mm_tensor_nbytes(outs[0]));
+    assert_non_null(want);
+    for (int round = 0; round < 2; round++) {
+        mm_tensor_set_data(x, rand_f32(32 * 5, -1, 1));
+        compute_or_fail(g_ref, g, "graph recompute");
+        assert_int_equal(mm_tensor_read(outs[0], want, mm_tensor_nbytes(outs[0])), MM_OK);
+        compute_or_fail(g_dut, g, "graph recompute");
+        if (!test_allclose("graph recompute", mm_tensor_data(outs[0]), want, 32 * 5, 1e-4, 1e-4))
+            fail_msg("recompute %d differs", round);
+    }
+    free(want);
+    mm_graph_free(g);
+
+    /* a long chain: every intermediate dies at once, memory must be reused correctly */
+    g = new_graph();
+    mm_tensor *a = in_rand(g, 2, NE(129, 33), -1, 1);
+    mm_tensor *first = mm_scale(g, a, 0.5f), *cur = first;
+    for (int i = 0; i < 40; i++) {
+        cur = mm_add(g, cur, mm_scale(g, a, (float)i / 40.0f));
+        if (i % 7 == 3)
+            cur = mm_mul(g, cur, first); /* keeps `first` alive to the end */
+        if (i % 5 == 1)
+            cur = mm_cont(g, mm_transpose(g, mm_transpose(g, cur)));
+        if (i % 9 == 0)
+            cur = mm_layer_norm(g, cur, NULL, NULL, 1e-5f);
+    }
+    check(g, cur, "graph chain of 40 steps", 1e-5, 1e-5);
+
+    /* the graph API refuses a graph without outputs */
+    g = new_graph();
+    a = in_rand(g, 1, NE(3), -1, 1);
+    (void)mm_scale(g, a, 2.0f);
+    assert_int_not_equal(mm_backend_compute(g_dut, g), MM_OK);
+    mm_graph_free(g);
+}
+
+/* ---- analytic checks: the oracle (and the backend under test) against
+ * values computed by hand ----------------------------------------------------------------------------- */
+
+static const float *compute_one(mm_backend *b, mm_graph *g, mm_tensor *y)
+{
+    if (mm_graph_status(g) != MM_OK)
+        fail_msg("graph build: %s", mm_error_message());
+    mm_graph_output(g, y);
+    compute_or_fail(b, g, "analytic");
+    return mm_tensor_data(y);
+}
+
+static void expect_near(const char *what, const float *got, const double *want, int n, double tol)
+{
+    for (int i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol))
+            fail_msg("%s[%d]: got %.9g, want %.9g", what, i, got[i], want[i]);
+}
+
+static void analytic_on(mm_backend *be)
+{
+    print_message("analytic checks on %s\n", mm_backend_name(be));
+    /* softmax of [1,2,3]: e^(x-3) / sum */
+    mm_graph *g = new_graph();
+    mm_tensor *x = in_f32(g, 1, NE(3), (const float[]){1, 2, 3});
+    expect_near("softmax [1,2,3]", compute_one(be, g, mm_softmax(g, x, NULL, 1.0f, false)),
+                (const double[]){0.09003057317038046, 0.24472847105479767, 0.6652409557748219}, 3, 1e-6);
+    mm_graph_free(g);
+
+    /* scale 2 and an additive mask of [0,-inf,ln 2]: [e^2, 0, 2e^6] / sum */
+    g = new_graph();
+    x = in_f32(g, 1, NE(3), (const float[]){1, 2, 3});
+    mm_tensor *m = in_f32(g, 1, NE(3), (const float[]){0, -INFINITY, (float)M_LN2});
+    double e2 = exp(2), e6 = 2 * exp(6);
+    expect_near("softmax scale+mask", compute_one(be, g, mm_softmax(g, x, m, 2.0f, false)),
+                (const double[]){e2 / (e2 + e6), 0, e6 / (e2 + e6)}, 3, 1e-6);
+    mm_graph_free(g);
+
+    /* causal, 3 keys, 2 queries: query 0 sees keys 0..1, query 1 all */
+    g = new_graph();
+    x = in_f32(g, 2, NE(3, 2), (const float[]){0, 0, 5, 0, 0, 0});
+    expect_near("softmax causal", compute_one(be, g, mm_softmax(g, x, NULL, 1.0f, true)),
+                (const double[]){0.5, 0.5, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3}, 6, 1e-6);
+    mm_graph_free(g);
+
+    /* GELU variants at 0, 1, -1 / -2 */
+    static const double want_gelu[3][3] = {
+        {0, 0.8413447460685429, -0.15865525393145707}, /* 0.5x(1+erf(x/sqrt2)) at 0, 1, -1 */
+        {0, 0.8411919906082768, -0.04540230591222494}, /* tanh form at 0, 1, -2 */
+        {0, 0.8457957659328212, -0.06434137685579186}, /* x*sigmoid(1.702x) at 0, 1, -2 */
+    };
+    for (int kind = 0; kind < 3; kind++) {
+        g = new_graph();
+        x = in_f32(g, 1, NE(3), (const float[]){0, 1, kind == 0 ? -1.0f : -2.0f});
+        expect_near("gelu", compute_one(be, g, mm_gelu(g, x, (mm_gelu_kind)kind)), want_gelu[kind], 3, 1e-6);
+        mm_graph_free(g);
+    }
+
+    /* [[1,2,3],[4,5,6]] (M=2,K=3) times rows [7,8,9],[10,11,12] (N=2): out[n][m] = a_m . b_n */
+    g = new_graph();
+    mm_tensor *a = in_f32(g, 2, NE(3, 2), (const float[]){1, 2, 3, 4, 5, 6});
+    mm_tensor *b = in_f32(g, 2, NE(3, 2), (const float[]){7, 8, 9, 10, 11, 12});
+    expect_near("matmul 2x3.3x2", compute_one(be, g, mm_matmul(g, a, b)), (const double[]){50, 122, 68, 167}, 4,
+                1e-5);
+    mm_graph_free(g);
+
+    /* conv1d x=[1..5], w=[1,0,-1], bias 0.5, stride 2, pad 1: windows [0,1,2], [2,3,4], [4,5,0] */
+    g = new_graph();
+    x = in_f32(g, 2, NE(5, 1), (const float[]){1, 2, 3, 4, 5});
+    mm_tensor *w = mm_graph_constant(g, MM_DTYPE_F32, 3, NE(3, 1, 1), (const float[]){1, 0, -1});
+    mm_tensor *bias = mm_graph_constant(g, MM_DTYPE_F32, 1, NE(1), (const float[]){0.5f});
+    expect_near("conv1d", compute_one(be, g, mm_conv1d(g, x, w, bias, 2, 1)), (const double[]){-1.5, -1.5, 4.5}, 3,
+                1e-6);
+    mm_graph_free(g);
+
+    /* attention with one key returns v; two equal keys average v */
+    g = new_graph();
+    mm_tensor *q = in_f32(g, 2, NE(2, 1), (const float[]){3, -1});
+    mm_tensor *k = in_f32(g, 2, NE(2, 2), (const float[]){1, 1, 1, 1});
+    mm_tensor *v = in_f32(g, 2, NE(3, 2), (const float[]){1, 2, 3, 5, 6, 7});
+    expect_near("attention equal keys", compute_one(be, g, mm_attention(g, q, k, v, NULL, 0.7f, false)),
+                (const double[]){3, 4, 5}, 3, 1e-6);
+    mm_graph_free(g);
+    g = new_graph();
+    q = in_f32(g, 2, NE(2, 1), (const float[]){3, -1});
+    k = in_f32(g, 2, NE(2, 1), (const float[]){0.5f, 2});
+    v = in_f32(g, 2, NE(3, 1), (const float[]){-1, 0.25f, 9});
+    expect_near("attention one key", compute_one(be, g, mm_attention(g, q, k, v, NULL, 1.0f, false)),
+                (const double[]){-1, 0.25, 9}, 3, 1e-6);
+    mm_graph_free(g);
+
+    /* layer norm of [1,2,3]: mean 2, var 2/3; then w=[1,2,3], b=[0,1,0] */
+    g = new_graph();
+    x = in_f32(g, 1, NE(3), (const float[]){1, 2, 3});
+    double s = 1 / sqrt(2.0 / 3.0);
+    expect_near("layer_norm", compute_one(be, g, mm_layer_norm(g, x, NULL, NULL, 0.0f)), (const double[]){-s, 0, s}, 3,
+                1e-6);
+    mm_graph_free(g);
+    g = new_graph();
+    x = in_f32(g, 1, NE(3), (const float[]){1, 2, 3});
+    w = mm_graph_constant(g, MM_DTYPE_F32, 1, NE(3), (const float[]){1, 2, 3});
+    bias = mm_graph_constant(g, MM_DTYPE_F32, 1, NE(3), (const float[]){0, 1, 0});
+    expect_near("layer_norm w b", compute_one(be, g, mm_layer_norm(g, x, w, bias, 0.0f)),
+                (const double[]){-s, 1, 3 * s}, 3, 1e-6);
+    mm_graph_free(g);
+
+    /* patch embed: 4x2 image, 1 channel, P=2, weight [1,2,3,4] per patch, bias 1 */
+    g = new_graph();
+    x = in_f32(g, 4, NE(4, 2, 1, 1), (const float[]){1, 2, 3, 4, 5, 6, 7, 8});
+    w = mm_graph_constant(g, MM_DTYPE_F32, 4, NE(2, 2, 1, 1), (const float[]){1, 2, 3, 4});
+    bias = mm_graph_constant(g, MM_DTYPE_F32, 1, NE(1), (const float[]){1});
+    /* patch 0 = [1,2;5,6] -> 1+4+15+24+1 = 45; patch 1 = [3,4;7,8] -> 3+8+21+32+1 = 65 */
+    expect_near("patch_embed", compute_one(be, g, mm_patch_embed(g, x, w, bias)), (const double[]){45, 65}, 2, 1e-5);
+    mm_graph_free(g);
+
+    /* get_rows, argmax and top_k on tiny known data */
+    g = new_graph();
+    mm_tensor *tab = in_f32(g, 2, NE(2, 3), (const float[]){0, 1, 10, 11, 20, 21});
+    mm_tensor *ids = in_i32(g, 1, NE(3), (const int32_t[]){2, 0, 2});
+    expect_near("get_rows", compute_one(be, g, mm_get_rows(g, tab, ids)), (const double[]){20, 21, 0, 1, 20, 21}, 6, 0);
+    mm_graph_free(g);
+
+    g = new_graph();
+    x = in_f32(g, 2, NE(4, 2), (const float[]){3, 1, 3, 2, -1, -INFINITY, 7, 7});
+    mm_tensor *am = mm_argmax(g, x), *tk = mm_top_k(g, x, 3);
+    mm_graph_output(g, am);
+    compute_one(be, g, tk);
+    const int32_t *ai = mm_tensor_data(am), *ti = mm_tensor_data(tk);
+    assert_int_equal(ai[0], 0);
+    assert_int_equal(ai[1], 2);
+    static const int32_t want_tk[6] = {0, 2, 3, 2, 3, 0};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(ti[i], want_tk[i]);
+    mm_graph_free(g);
+
+    /* concat of I32 along dim 1 and add with a broadcast column */
+    g = new_graph();
+    a = in_f32(g, 2, NE(2, 2), (const float[]){1, 2, 3, 4});
+    b = in_f32(g, 2, NE(1, 2), (const float[]){10, 20});
+    expect_near("add broadcast", compute_one(be, g, mm_add(g, a, b)), (const double[]){11, 12, 23, 24}, 4, 0);
+    mm_graph_free(g);
+}
+
+static void test_analytic(void **state)
+{
+    (void)state;
+    analytic_on(g_ref);
+    analytic_on(g_dut);
+}
+
+/* ---- main -------------------------------------------------------------------------------------------- */
+
+typedef struct group {
+    const char *name;
+    struct CMUnitTest tests[2];
+    size_t n;
+} group;
+
+static const group groups[] = {
+    {"analytic", {cmocka_unit_test(test_analytic)}, 1},
+    {"cont", {cmocka_unit_test(test_cont)}, 1},
+    {"matmul", {cmocka_unit_test(test_matmul_shapes), cmocka_unit_test(test_matmul_batched)}, 2},
+    {"matmul_views", {cmocka_unit_test(test_matmul_views), cmocka_unit_test(test_matmul_half_weights)}, 2},
+    {"add", {cmocka_unit_test(test_add)}, 1},
+    {"mul", {cmocka_unit_test(test_mul)}, 1},
+    {"scale", {cmocka_unit_test(test_scale)}, 1},
+    {"layer_norm", {cmocka_unit_test(test_layer_norm)}, 1},
+    {"gelu", {cmocka_unit_test(test_gelu)}, 1},
+    {"softmax", {cmocka_unit_test(test_softmax)}, 1},
+    {"attention", {cmocka_unit_test(test_attention)}, 1},
+    {"conv1d", {cmocka_unit_test(test_conv1d)}, 1},
+    {"patch_embed", {cmocka_unit_test(test_patch_embed)}, 1},
+    {"get_rows", {cmocka_unit_test(test_get_rows), cmocka_unit_test(test_get_rows_invalid)}, 2},
+    {"concat", {cmocka_unit_test(test_concat)}, 1},
+    {"argmax", {cmocka_unit_test(test_argmax)}, 1},
+    {"top_k", {cmocka_unit_test(test_top_k)}, 1},
+    {"graph", {cmocka_unit_test(test_graph)}, 1},
+};
+
+static int usage(const char *argv0)
+{
+    fprintf(stderr, "usage: %s <cpu|vulkan> [group]\ngroups:", argv0);
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        fprintf(stderr, " %s", groups[i].name);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || argc > 3)
+        return usage(argv[0]);
+    mm_backend_params p = mm_backend_default_params();
+    if (strcmp(argv[1], "cpu") == 0) {
+        p.kind = MM_BACKEND_CPU;
+        p.n_threads = 3; /* more than the cores: uneven splits, oversubscription */
+    } else if (strcmp(argv[1], "vulkan") == 0) {
+        p.kind = MM_BACKEND_VULKAN;
+    } else {
+        return usage(argv[0]);
+    }
+    const group *only = NULL;
+    if (argc == 3) {
+        for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+            if (strcmp(groups[i].name, argv[2]) == 0)
+                only = &groups[i];
+        if (!only)
+            return usage(argv[0]);
+    }
+    if (mm_backend_init(&p, &g_dut) != MM_OK) {
+        const char *req = getenv("MM_REQUIRE_VULKAN");
+        bool required = p.kind != MM_BACKEND_VULKAN || (req && strcmp(req, "1") == 0);
+        printf("%s: backend %s unavailable: %s\n", required ? "FAIL" : "SKIP", argv[1], mm_error_message());
+        return required ? 1 : SKIP_EXIT;
+    }
+    if (mm_backend_cpu_reference_init(&g_ref) != MM_OK) {
+        printf("FAIL: reference backend: %s\n", mm_error_message());
+        return 1;
+    }
+    printf("backend under test: %s; reference: %s\n", mm_backend_name(g_dut), mm_backend_name(g_ref));
+    int failed = 0;
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (!only || only == &groups[i])
+            failed += _cmocka_run_group_tests(groups[i].name, groups[i].tests, groups[i].n, NULL, NULL);
+    mm_backend_free(g_dut);
+    mm_backend_free(g_ref);
+    keep_free_all();
+    return failed ? 1 : 0;
+}
