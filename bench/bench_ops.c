@@ -29,28 +29,38 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median wall time of `runs` calls after `warmup` calls; negative on failure. */
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* Times fn0 and fn1 in alternation (so both see the same machine load; the
+ * cores may be shared) and stores the median of each; false on failure. */
 typedef bool (*bench_fn)(void *ctx);
-static double median_time(const bench_opts *o, bench_fn fn, void *ctx)
+static bool median_pair(const bench_opts *o, bench_fn fn0, void *ctx0, bench_fn fn1, void *ctx1, double out[2])
 {
     for (int i = 0; i < o->warmup; i++)
-        if (!fn(ctx))
-            return -1;
-    double *t = malloc((size_t)o->runs * sizeof *t);
+        if (!fn0(ctx0) || !fn1(ctx1))
+            return false;
+    double *t = malloc(2 * (size_t)o->runs * sizeof *t);
     if (!t)
-        return -1;
-    for (int i = 0; i < o->runs; i++) {
+        return false;
+    bool ok = true;
+    for (int i = 0; i < o->runs && ok; i++) {
         double t0 = now_s();
-        if (!fn(ctx)) {
-            free(t);
-            return -1;
-        }
-        t[i] = now_s() - t0;
+        ok = fn0(ctx0);
+        double t1 = now_s();
+        ok = ok && fn1(ctx1);
+        t[i] = t1 - t0;
+        t[o->runs + i] = now_s() - t1;
     }
-    qsort(t, (size_t)o->runs, sizeof *t, cmp_double);
-    double med = o->runs % 2 ? t[o->runs / 2] : 0.5 * (t[o->runs / 2 - 1] + t[o->runs / 2]);
+    if (ok) {
+        out[0] = median(t, o->runs);
+        out[1] = median(t + o->runs, o->runs);
+    }
     free(t);
-    return med;
+    return ok;
 }
 
 static float *random_floats(size_t n, unsigned seed)
@@ -169,7 +179,8 @@ static void case_free(bench_case *c)
         free(c->bufs[i]);
 }
 
-static double blas_time(const bench_opts *o, const bench_case *c)
+/* Scratch matrices for the OpenBLAS runs of a case. */
+static bool blas_init(blas_ctx *x, const bench_case *c)
 {
     size_t na = 0, nb = 0, nc = 0;
     for (int i = 0; i < 2; i++) {
@@ -178,12 +189,15 @@ static double blas_time(const bench_opts *o, const bench_case *c)
         nb = n * k > nb ? n * k : nb;
         nc = m * n > nc ? m * n : nc;
     }
-    blas_ctx x = {c, random_floats(na, 7), random_floats(nb, 8), random_floats(nc, 9)};
-    double t = x.a && x.b && x.out ? median_time(o, run_blas, &x) : -1;
-    free(x.a);
-    free(x.b);
-    free(x.out);
-    return t;
+    *x = (blas_ctx){c, random_floats(na, 7), random_floats(nb, 8), random_floats(nc, 9)};
+    return x->a && x->b && x->out;
+}
+
+static void blas_free(blas_ctx *x)
+{
+    free(x->a);
+    free(x->b);
+    free(x->out);
 }
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -196,7 +210,9 @@ static void usage(FILE *f)
             "Times matmul and attention computed through the graph API (weights are\n"
             "constants, so they stay resident after the warm-up) on each backend that\n"
             "starts, and OpenBLAS cblas_sgemm on the same shapes with the same thread\n"
-            "count. Prints the median of --runs runs (default 20, after --warmup 3).\n"
+            "count. The two are timed in alternation so both see the same load (the\n"
+            "cores may be shared); prints the median of --runs runs (default 20, after\n"
+            "--warmup 3 of each).\n"
             "\n"
             "Matmul shapes are M x K x N for y[M,N] = x[M,K] . W^T, W an nn.Linear\n"
             "weight [N,K]; GFLOP/s counts 2*M*N*K. Attention counts 2*H*Tq*Tk*(D+Dv);\n"
@@ -298,20 +314,26 @@ int main(int argc, char **argv)
             case_free(c);
             continue;
         }
-        double tb = blas_time(&o, c);
+        blas_ctx bx;
+        if (!blas_init(&bx, c)) {
+            fprintf(stderr, "bench-ops: out of memory\n");
+            return 1;
+        }
         for (int b = 0; b < n_backends; b++) {
             void *ctx[2] = {backends[b], c->g};
-            double t = median_time(&o, compute_case, ctx);
-            if (t < 0) {
+            double tt[2];
+            if (!median_pair(&o, compute_case, ctx, run_blas, &bx, tt)) {
                 fprintf(stderr, "bench-ops: %s %s on %s: %s\n", c->name, c->shape, mm_backend_name(backends[b]),
                         mm_error_message());
                 rc = 1;
                 continue;
             }
-            double gf = c->flops / t * 1e-9, gfb = tb > 0 ? c->flops / tb * 1e-9 : 0;
+            double t = tt[0], tb = tt[1];
+            double gf = c->flops / t * 1e-9, gfb = c->flops / tb * 1e-9;
             printf("%-10s %-26s %-28s %10.3f %9.1f %12.3f %9.1f %7.2f\n", c->name, c->shape,
                    mm_backend_name(backends[b]), t * 1e3, gf, tb * 1e3, gfb, gfb > 0 ? gf / gfb : 0);
         }
+        blas_free(&bx);
         case_free(c);
     }
     for (int b = 0; b < n_backends; b++)

@@ -339,53 +339,54 @@ static mm_status opt_argmax(const mm_cpu_args *a)
     return MM_OK;
 }
 
-typedef struct scored {
-    float v;
-    int32_t i;
-} scored;
-
-/* Larger value first, then lower index. */
-static int scored_cmp(const void *pa, const void *pb)
+/* True when index i ranks below index j in row x (smaller value, or equal
+ * value and higher index): the order top_k sorts by, reversed. */
+static inline bool ranks_below(const float *x, int32_t i, int32_t j)
 {
-    const scored *x = pa, *y = pb;
-    if (x->v != y->v)
-        return x->v > y->v ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
+    return x[i] < x[j] || (x[i] == x[j] && i > j);
 }
 
-typedef struct topk_job {
-    const mm_cpu_args *a;
-    scored *work; /* n entries for sorting (k > 32 runs on one thread) */
-} topk_job;
+/* Restores the heap (lowest-ranked entry at the root) below position p. */
+static void heap_sift(int32_t *h, int64_t n, int64_t p, const float *x)
+{
+    for (;;) {
+        int64_t c = 2 * p + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && ranks_below(x, h[c + 1], h[c]))
+            c++;
+        if (!ranks_below(x, h[c], h[p]))
+            return;
+        int32_t tmp = h[p];
+        h[p] = h[c];
+        h[c] = tmp;
+        p = c;
+    }
+}
 
+/* Per row: a k-entry heap of the best indices so far, kept in the output
+ * row itself (O(n log k), no scratch), then heap-sorted best first. */
 static void topk_rows(void *p, int64_t r0, int64_t r1)
 {
-    const topk_job *j = p;
-    const mm_cpu_args *a = j->a;
+    const mm_cpu_args *a = p;
     int64_t n = a->t->src[0]->ne[0], k = a->t->op_i[0];
     for (int64_t r = r0; r < r1; r++) {
         const float *x = (const float *)a->src[0] + r * n;
-        int32_t *d = (int32_t *)a->dst + r * k;
-        if (k <= 32) {
-            /* bounded insertion: one compare per element when it cannot enter */
-            int64_t m = 0;
-            for (int64_t i = 0; i < n; i++) {
-                if (m == k && !(x[i] > x[d[k - 1]]))
-                    continue;
-                int64_t pos = m < k ? m++ : k - 1;
-                while (pos > 0 && x[i] > x[d[pos - 1]]) {
-                    d[pos] = d[pos - 1];
-                    pos--;
-                }
-                d[pos] = (int32_t)i;
+        int32_t *h = (int32_t *)a->dst + r * k;
+        for (int64_t i = 0; i < k; i++)
+            h[i] = (int32_t)i;
+        for (int64_t i = k / 2 - 1; i >= 0; i--)
+            heap_sift(h, k, i, x);
+        for (int64_t i = k; i < n; i++)
+            if (ranks_below(x, h[0], (int32_t)i)) {
+                h[0] = (int32_t)i;
+                heap_sift(h, k, 0, x);
             }
-        } else {
-            scored *s = j->work;
-            for (int64_t i = 0; i < n; i++)
-                s[i] = (scored){x[i], (int32_t)i};
-            qsort(s, (size_t)n, sizeof *s, scored_cmp);
-            for (int64_t i = 0; i < k; i++)
-                d[i] = s[i].i;
+        for (int64_t m = k - 1; m > 0; m--) { /* lowest-ranked to the back */
+            int32_t tmp = h[0];
+            h[0] = h[m];
+            h[m] = tmp;
+            heap_sift(h, m, 0, x);
         }
     }
 }
@@ -394,18 +395,8 @@ static mm_status opt_top_k(const mm_cpu_args *a)
 {
     if (!mm_tensor_is_contiguous(a->t->src[0]))
         return mm_cpu_ref_kernels[MM_OP_TOP_K](a);
-    int64_t n = a->t->src[0]->ne[0], rows = n_rows(a->t);
-    if (a->t->op_i[0] <= 32) {
-        topk_job j = {a, NULL};
-        mm_cpu_parallel(a->ctx, rows, 2.0 * (double)n, topk_rows, &j);
-        return MM_OK;
-    }
-    /* sorting needs a buffer per row: rows run one after another */
-    scored *work = mm_cpu_scratch(a->ctx, (size_t)n * sizeof *work);
-    if (!work)
-        return MM_ERR_NOMEM;
-    topk_job j = {a, work};
-    topk_rows(&j, 0, rows);
+    int64_t n = a->t->src[0]->ne[0];
+    mm_cpu_parallel(a->ctx, n_rows(a->t), 3.0 * (double)n, topk_rows, (void *)a);
     return MM_OK;
 }
 

@@ -2,12 +2,14 @@
  * operands when their strides are a layout BLAS reads, else packed first),
  * attention (per head: scores by sgemm, threaded softmax, sgemm with V; a
  * fused row loop for few queries), and conv1d / patch embedding as im2col +
- * sgemm. OpenBLAS runs its own threads (set to the backend's count); the
+ * sgemm; decoder-step matmuls (few rows) use a threaded dot/axpy loop.
+ * OpenBLAS runs its own threads (set to the backend's count); the
  * pool only runs between BLAS calls, so the two never compete. */
 #include "cpu_backend.h"
 #include "vec.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- matmul --------------------------------------------------------------------- */
@@ -65,17 +67,49 @@ typedef struct operand {
     int64_t ld;
 } operand;
 
-/* C (N x M, row-major, ldc M) = B (N x K) . A^T, A being M x K. */
-static void gemm(const operand *A, const operand *B, int64_t M, int64_t N, int64_t K, float *C)
+/* Decoder steps multiply a weight by a few rows: stream each weight row once
+ * and dot it with every b row, threads splitting the weight. On these shapes
+ * sgemm and sgemv leave much of the memory bandwidth unused. */
+#define SKINNY_MAX_N 4
+
+typedef struct skinny_job {
+    const operand *A, *B;
+    int64_t M, N, K;
+    float *C;
+} skinny_job;
+
+/* A row-major M x K: C[n, m] = A_m . B_n for weight rows [m0, m1). */
+static void skinny_rows(void *p, int64_t m0, int64_t m1)
 {
-    if (N == 1) {
-        int64_t incx = B->tr == CblasNoTrans ? 1 : B->ld;
+    const skinny_job *j = p;
+    for (int64_t m = m0; m < m1; m++) {
+        const float *a = j->A->p + m * j->A->ld;
+        for (int64_t n = 0; n < j->N; n++)
+            j->C[n * j->M + m] = mm_vec_dot(a, j->B->p + n * j->B->ld, j->K);
+    }
+}
+
+/* A stored K x M (a transposed [in,out] weight): C[n, m0..m1) = sum_k b[n,k] A[k, m0..m1). */
+static void skinny_cols(void *p, int64_t m0, int64_t m1)
+{
+    const skinny_job *j = p;
+    for (int64_t n = 0; n < j->N; n++) {
+        float *c = j->C + n * j->M + m0;
+        memset(c, 0, (size_t)(m1 - m0) * sizeof *c);
+        for (int64_t k = 0; k < j->K; k++)
+            mm_vec_axpy(c, j->B->p[n * j->B->ld + k], j->A->p + k * j->A->ld + m0, m1 - m0);
+    }
+}
+
+/* C (N x M, row-major, ldc M) = B (N x K) . A^T, A being M x K. */
+static void gemm(mm_cpu_ctx *ctx, const operand *A, const operand *B, int64_t M, int64_t N, int64_t K, float *C)
+{
+    if (N <= SKINNY_MAX_N && B->tr == CblasNoTrans) {
+        skinny_job j = {A, B, M, N, K, C};
         if (A->tr == CblasNoTrans)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)M, (int)K, 1.0f, A->p, (int)A->ld, B->p, (int)incx, 0.0f,
-                        C, 1);
+            mm_cpu_parallel(ctx, M, 2.0 * (double)(N * K), skinny_rows, &j);
         else
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)M, 1.0f, A->p, (int)A->ld, B->p, (int)incx, 0.0f, C,
-                        1);
+            mm_cpu_parallel(ctx, M, 2.0 * (double)(N * K), skinny_cols, &j);
         return;
     }
     cblas_sgemm(CblasRowMajor, B->tr, A->tr == CblasNoTrans ? CblasTrans : CblasNoTrans, (int)N, (int)M, (int)K, 1.0f,
@@ -116,7 +150,7 @@ mm_status mm_cpu_matmul(const mm_cpu_args *a)
     if (sa->ne[2] == 1 && sa->ne[3] == 1 && a_direct && (B2 > 1 || B3 > 1) && merged_rows(sb, &B.tr, &B.ld)) {
         A.p = a->src[0];
         B.p = a->src[1];
-        gemm(&A, &B, M, N * B2 * B3, K, dst);
+        gemm(a->ctx, &A, &B, M, N * B2 * B3, K, dst);
         return MM_OK;
     }
     bool b_direct = blas_layout(N, K, sb->nb[0], sb->nb[1], &B.tr, &B.ld);
@@ -149,7 +183,7 @@ mm_status mm_cpu_matmul(const mm_cpu_args *a)
             } else {
                 B.p = (const float *)bb;
             }
-            gemm(&A, &B, M, N, K, dst + (i3 * B2 + i2) * N * M);
+            gemm(a->ctx, &A, &B, M, N, K, dst + (i3 * B2 + i2) * N * M);
         }
     return MM_OK;
 }
@@ -159,19 +193,66 @@ mm_status mm_cpu_matmul(const mm_cpu_args *a)
 typedef struct attn_job {
     const mm_cpu_args *a;
     float *scores;
-    int64_t b, h, q0, nq; /* gemm path: the block of query rows being normalised */
+    int64_t block, n_blocks; /* gemm path: query rows per unit, units per head */
+    int64_t b, h, q0;        /* the unit whose scores a softmax job normalises */
 } attn_job;
 
-/* Gemm path: softmax of rows [r0, r1) of the current score block. */
+/* Softmax of score rows [r0, r1) of the unit (b, h, q0). */
+static void attn_softmax_rows_of(const attn_job *j, float *scores, int64_t b, int64_t h, int64_t q0, int64_t r0,
+                                 int64_t r1)
+{
+    const mm_tensor *t = j->a->t;
+    int64_t Tk = t->src[1]->ne[1], Tq = t->src[0]->ne[1];
+    for (int64_t r = r0; r < r1; r++)
+        mm_cpu_softmax_row(scores + r * Tk, Tk, t->op_f[0], mm_cpu_mask_row(j->a->src[3], t->src[3], q0 + r, h, b),
+                           t->op_i[0], q0 + r, Tq);
+}
+
 static void attn_softmax_rows(void *p, int64_t r0, int64_t r1)
 {
     const attn_job *j = p;
-    const mm_tensor *t = j->a->t, *k = t->src[1];
-    int64_t Tk = k->ne[1], Tq = t->src[0]->ne[1];
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t i = j->q0 + r;
-        mm_cpu_softmax_row(j->scores + r * Tk, Tk, t->op_f[0], mm_cpu_mask_row(j->a->src[3], t->src[3], i, j->h, j->b),
-                           t->op_i[0], i, Tq);
+    attn_softmax_rows_of(j, j->scores, j->b, j->h, j->q0, r0, r1);
+}
+
+/* One unit of the gemm path: query rows [q0, q0 + block) of head h, batch b:
+ * scores = Q.K^T (sgemm), softmax (threaded when `ctx` is given), out = P.V. */
+static void attn_unit(const attn_job *j, mm_cpu_ctx *ctx, float *scores, int64_t b, int64_t h, int64_t q0)
+{
+    const mm_cpu_args *a = j->a;
+    const mm_tensor *q = a->t->src[0], *k = a->t->src[1], *v = a->t->src[2];
+    int64_t D = q->ne[0], Tq = q->ne[1], H = q->ne[2], Tk = k->ne[1], Dv = v->ne[0], rep = H / k->ne[2];
+    int64_t nq = Tq - q0 < j->block ? Tq - q0 : j->block;
+    const float *Q = (const float *)mm_cpu_at(a->src[0], q, 0, q0, h, b);
+    const float *K = (const float *)mm_cpu_at(a->src[1], k, 0, 0, h / rep, b);
+    const float *V = (const float *)mm_cpu_at(a->src[2], v, 0, 0, h / rep, b);
+    float *O = (float *)a->dst + ((b * Tq + q0) * H + h) * Dv;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)Tk, (int)D, 1.0f, Q, (int)(q->nb[1] / 4), K,
+                (int)(k->nb[1] / 4), 0.0f, scores, (int)Tk);
+    if (ctx) {
+        attn_job sj = *j;
+        sj.scores = scores;
+        sj.b = b;
+        sj.h = h;
+        sj.q0 = q0;
+        mm_cpu_parallel(ctx, nq, 24.0 * (double)Tk, attn_softmax_rows, &sj);
+    } else {
+        attn_softmax_rows_of(j, scores, b, h, q0, 0, nq);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)Dv, (int)Tk, 1.0f, scores, (int)Tk, V,
+                (int)(v->nb[1] / 4), 0.0f, O, (int)(H * Dv));
+}
+
+/* Units split over the pool's threads, each with its own scores and a
+ * single-threaded BLAS. */
+static void attn_units_task(void *p, int32_t ith, int32_t nth)
+{
+    const attn_job *j = p;
+    const mm_tensor *q = j->a->t->src[0];
+    int64_t n = q->ne[3] * q->ne[2] * j->n_blocks, Tk = j->a->t->src[1]->ne[1];
+    float *scores = j->scores + (size_t)ith * (size_t)(j->block * Tk);
+    for (int64_t u = n * ith / nth; u < n * (ith + 1) / nth; u++) {
+        int64_t qb = u % j->n_blocks, h = (u / j->n_blocks) % q->ne[2], b = u / (j->n_blocks * q->ne[2]);
+        attn_unit(j, NULL, scores, b, h, qb * j->block);
     }
 }
 
@@ -200,7 +281,7 @@ static void attn_fused_rows(void *p, int64_t r0, int64_t r1)
 /* Query rows below this take the fused row loop (decoder steps). */
 #define ATTN_GEMM_MIN_ROWS 16
 /* Scores kept per head at once (floats): larger Tq x Tk go in query blocks. */
-#define ATTN_MAX_SCORES (4 << 20)
+#define ATTN_MAX_SCORES (1 << 20)
 
 mm_status mm_cpu_attention(const mm_cpu_args *a)
 {
@@ -209,7 +290,7 @@ mm_status mm_cpu_attention(const mm_cpu_args *a)
         v->nb[0] != 4 || (t->src[3] && !mm_tensor_is_contiguous(t->src[3])))
         return mm_cpu_ref_kernels[MM_OP_ATTENTION](a);
     int64_t D = q->ne[0], Tq = q->ne[1], H = q->ne[2], B = q->ne[3];
-    int64_t Tk = k->ne[1], Dv = v->ne[0], rep = H / k->ne[2];
+    int64_t Tk = k->ne[1], Dv = v->ne[0];
     attn_job j = {.a = a};
 
     if (Tq < ATTN_GEMM_MIN_ROWS || Tk < ATTN_GEMM_MIN_ROWS) {
@@ -220,29 +301,25 @@ mm_status mm_cpu_attention(const mm_cpu_args *a)
         return MM_OK;
     }
 
-    int64_t block = Tq * Tk <= ATTN_MAX_SCORES ? Tq : ATTN_MAX_SCORES / Tk;
-    if (block < ATTN_GEMM_MIN_ROWS)
-        block = ATTN_GEMM_MIN_ROWS;
-    if (!(j.scores = mm_cpu_scratch(a->ctx, (size_t)(block * Tk) * sizeof(float))))
+    if ((int64_t)q->nb[1] / 4 < D || (int64_t)k->nb[1] / 4 < D || (int64_t)v->nb[1] / 4 < Dv)
+        return mm_cpu_ref_kernels[MM_OP_ATTENTION](a); /* overlapping rows: not a BLAS layout */
+    j.n_blocks = (Tq * Tk + ATTN_MAX_SCORES - 1) / ATTN_MAX_SCORES;
+    j.block = (Tq + j.n_blocks - 1) / j.n_blocks;
+    int64_t units = B * H * j.n_blocks, nth = a->ctx->pool ? a->ctx->n_threads : 1;
+    if (units < nth)
+        nth = 1;
+    if (!(j.scores = mm_cpu_scratch(a->ctx, (size_t)(nth * j.block * Tk) * sizeof(float))))
         return MM_ERR_NOMEM;
-    int64_t ldq = (int64_t)q->nb[1] / 4, ldk = (int64_t)k->nb[1] / 4, ldv = (int64_t)v->nb[1] / 4;
-    if (ldq < D || ldk < D || ldv < Dv) /* overlapping rows: not a BLAS layout */
-        return mm_cpu_ref_kernels[MM_OP_ATTENTION](a);
-    for (j.b = 0; j.b < B; j.b++)
-        for (j.h = 0; j.h < H; j.h++) {
-            const float *K = (const float *)mm_cpu_at(a->src[1], k, 0, 0, j.h / rep, j.b);
-            const float *V = (const float *)mm_cpu_at(a->src[2], v, 0, 0, j.h / rep, j.b);
-            for (j.q0 = 0; j.q0 < Tq; j.q0 += block) {
-                j.nq = Tq - j.q0 < block ? Tq - j.q0 : block;
-                const float *Q = (const float *)mm_cpu_at(a->src[0], q, 0, j.q0, j.h, j.b);
-                float *O = (float *)a->dst + ((j.b * Tq + j.q0) * H + j.h) * Dv;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j.nq, (int)Tk, (int)D, 1.0f, Q, (int)ldq, K,
-                            (int)ldk, 0.0f, j.scores, (int)Tk);
-                mm_cpu_parallel(a->ctx, j.nq, 24.0 * (double)Tk, attn_softmax_rows, &j);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j.nq, (int)Dv, (int)Tk, 1.0f, j.scores,
-                            (int)Tk, V, (int)ldv, 0.0f, O, (int)(H * Dv));
-            }
-        }
+    if (nth > 1 && !getenv("MM_ATTN_SHARED")) {
+        openblas_set_num_threads(1);
+        mm_threadpool_run(a->ctx->pool, (int32_t)nth, attn_units_task, &j);
+        openblas_set_num_threads(a->ctx->n_threads);
+        return MM_OK;
+    }
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t qb = 0; qb < j.n_blocks; qb++)
+                attn_unit(&j, a->ctx, j.scores, b, h, qb * j.block);
     return MM_OK;
 }
 

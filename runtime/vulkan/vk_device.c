@@ -49,10 +49,11 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_message(VkDebugUtilsMessageSeverityF
                                                     VkDebugUtilsMessageTypeFlagsEXT type,
                                                     const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
 {
-    (void)type;
     (void)user;
-    mm_log(severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? MM_LOG_ERROR : MM_LOG_WARN, "vulkan: %s",
-           data->pMessage);
+    mm_log_level level = severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? MM_LOG_ERROR : MM_LOG_WARN;
+    if (type == VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT) /* loader chatter, e.g. "adding layers" */
+        level = MM_LOG_DEBUG;
+    mm_log(level, "vulkan: %s", data->pMessage);
     return VK_FALSE;
 }
 

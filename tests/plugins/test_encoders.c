@@ -39,17 +39,8 @@ static const encoder_case cases[] = {
 };
 
 static const encoder_case *g_case;
-static mm_backend_kind g_backend;
-
-static mm_runtime *runtime_new(void)
-{
-    mm_runtime_params p = mm_runtime_default_params();
-    p.backend.kind = g_backend;
-    mm_runtime *rt = NULL;
-    if (mm_runtime_init(&p, &rt) != MM_OK)
-        fail_msg("mm_runtime_init: %s", mm_error_message());
-    return rt;
-}
+/* One runtime (one backend) for every test of the run. */
+static mm_runtime *g_rt;
 
 static mm_model *fixture_model(void)
 {
@@ -107,10 +98,9 @@ static void test_last_hidden_state(void **state)
 {
     (void)state;
     mm_model *m = fixture_model();
-    mm_runtime *rt = runtime_new();
-    const char *backend = mm_backend_name(mm_runtime_backend(rt));
+    const char *backend = mm_backend_name(mm_runtime_backend(g_rt));
     mm_encoder *enc = NULL;
-    if (mm_encoder_init(rt, m, &enc) != MM_OK)
+    if (mm_encoder_init(g_rt, m, &enc) != MM_OK)
         fail_msg("mm_encoder_init: %s", mm_error_message());
     assert_string_equal(mm_encoder_plugin(enc)->name, g_case->plugin);
 
@@ -143,7 +133,6 @@ static void test_last_hidden_state(void **state)
     free(want);
     free(input);
     mm_encoder_free(enc);
-    mm_runtime_free(rt);
     mm_model_free(m);
 }
 
@@ -207,15 +196,13 @@ static void expect_init_error(const char *key, const char *value, const char *ex
     mm_model *m = NULL;
     if (mm_model_load(dir, &m) != MM_OK)
         fail_msg("mm_model_load %s: %s", dir, mm_error_message());
-    mm_runtime *rt = runtime_new();
     mm_encoder *enc = NULL;
-    mm_status s = mm_encoder_init(rt, m, &enc);
+    mm_status s = mm_encoder_init(g_rt, m, &enc);
     print_message("%s = %s -> %s: %s\n", key, value, mm_status_name(s), mm_error_message());
     assert_int_not_equal(s, MM_OK);
     assert_null(enc);
     if (!strstr(mm_error_message(), expect))
         fail_msg("error \"%s\" does not mention \"%s\"", mm_error_message(), expect);
-    mm_runtime_free(rt);
     mm_model_free(m);
     remove_copy(dir);
 }
@@ -255,25 +242,21 @@ static void test_negative_size(void **state)
     expect_init_error(g_case->ff_key, "-4", "must be");
 }
 
-/* Exit 77 when the requested backend cannot be created (Vulkan only). */
-static int check_backend(void)
+/* The runtime on the requested backend; exit 77 (skip) when Vulkan cannot be
+ * created, unless MM_REQUIRE_VULKAN=1. Returns 0 when g_rt is ready. */
+static int runtime_init(mm_backend_kind kind)
 {
-    if (g_backend != MM_BACKEND_VULKAN)
+    mm_runtime_params p = mm_runtime_default_params();
+    p.backend.kind = kind;
+    if (mm_runtime_init(&p, &g_rt) == MM_OK)
         return 0;
-    mm_backend_params p = mm_backend_default_params();
-    p.kind = MM_BACKEND_VULKAN;
-    mm_backend *b = NULL;
-    if (mm_backend_init(&p, &b) == MM_OK) {
-        mm_backend_free(b);
-        return 0;
-    }
     const char *req = getenv("MM_REQUIRE_VULKAN");
-    if (req && strcmp(req, "1") == 0) {
-        fprintf(stderr, "FAIL: Vulkan backend required (MM_REQUIRE_VULKAN=1): %s\n", mm_error_message());
-        return 1;
+    if (kind == MM_BACKEND_VULKAN && !(req && strcmp(req, "1") == 0)) {
+        printf("SKIP: no Vulkan backend: %s\n", mm_error_message());
+        return 77;
     }
-    printf("SKIP: no Vulkan backend: %s\n", mm_error_message());
-    return 77;
+    fprintf(stderr, "FAIL: mm_runtime_init: %s\n", mm_error_message());
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -289,8 +272,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s <whisper|vit> <cpu|vulkan>\n", argv[0]);
         return 2;
     }
-    g_backend = strcmp(argv[2], "cpu") == 0 ? MM_BACKEND_CPU : MM_BACKEND_VULKAN;
-    int rc = check_backend();
+    int rc = runtime_init(strcmp(argv[2], "cpu") == 0 ? MM_BACKEND_CPU : MM_BACKEND_VULKAN);
     if (rc)
         return rc;
 
@@ -304,5 +286,7 @@ int main(int argc, char **argv)
     };
     char group[64];
     snprintf(group, sizeof group, "encoder-%s-%s", argv[1], argv[2]);
-    return _cmocka_run_group_tests(group, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+    rc = _cmocka_run_group_tests(group, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+    mm_runtime_free(g_rt);
+    return rc;
 }
