@@ -45,9 +45,7 @@ int32_t mm_graph_n_nodes(const mm_graph *g)
     return g ? g->n_nodes : 0;
 }
 
-/* Records the first build error; later ones are consequences of it. */
-static mm_tensor *fail(mm_graph *g, mm_status s, const char *fmt, ...) MM_PRINTF(3, 4);
-static mm_tensor *fail(mm_graph *g, mm_status s, const char *fmt, ...)
+mm_tensor *mm_graph_fail(mm_graph *g, mm_status s, const char *fmt, ...)
 {
     if (g->status == MM_OK) {
         va_list ap;
@@ -72,26 +70,26 @@ static mm_tensor *new_tensor(mm_graph *g, mm_op op, mm_dtype type, int32_t n_dim
     if (g->status != MM_OK)
         return NULL;
     if (n_dims < 1 || n_dims > MM_MAX_DIMS)
-        return fail(g, MM_ERR_INVALID, "%s: %d dimensions (1..%d allowed)", mm_op_name(op), n_dims, MM_MAX_DIMS);
+        return mm_graph_fail(g, MM_ERR_INVALID, "%s: %d dimensions (1..%d allowed)", mm_op_name(op), n_dims, MM_MAX_DIMS);
     int64_t total = 1;
     for (int i = 0; i < n_dims; i++) {
         if (ne[i] < 1 || ne[i] > MM_MAX_ELEMENTS)
-            return fail(g, MM_ERR_INVALID, "%s: dimension %d has size %lld", mm_op_name(op), i, (long long)ne[i]);
+            return mm_graph_fail(g, MM_ERR_INVALID, "%s: dimension %d has size %lld", mm_op_name(op), i, (long long)ne[i]);
         total *= ne[i];
         if (total > MM_MAX_ELEMENTS)
-            return fail(g, MM_ERR_NOMEM, "%s: tensor of more than 2^36 elements", mm_op_name(op));
+            return mm_graph_fail(g, MM_ERR_NOMEM, "%s: tensor of more than 2^36 elements", mm_op_name(op));
     }
     if (g->n_nodes == g->cap) {
         int32_t cap = g->cap ? g->cap * 2 : 256;
         mm_tensor **nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
         if (!nodes)
-            return fail(g, MM_ERR_NOMEM, "graph: out of memory");
+            return mm_graph_fail(g, MM_ERR_NOMEM, "graph: out of memory");
         g->nodes = nodes;
         g->cap = cap;
     }
     mm_tensor *t = calloc(1, sizeof *t);
     if (!t)
-        return fail(g, MM_ERR_NOMEM, "graph: out of memory");
+        return mm_graph_fail(g, MM_ERR_NOMEM, "graph: out of memory");
     t->op = op;
     t->type = t->storage = type;
     t->n_dims = n_dims;
@@ -117,7 +115,7 @@ static int32_t dims_of(const int64_t ne[MM_MAX_DIMS])
 mm_tensor *mm_graph_input(mm_graph *g, mm_dtype type, int32_t n_dims, const int64_t *ne, const void *data)
 {
     if (g->status == MM_OK && type != MM_DTYPE_F32 && type != MM_DTYPE_I32)
-        return fail(g, MM_ERR_INVALID, "input: dtype %s (F32 or I32 expected)", mm_dtype_name(type));
+        return mm_graph_fail(g, MM_ERR_INVALID, "input: dtype %s (F32 or I32 expected)", mm_dtype_name(type));
     mm_tensor *t = new_tensor(g, MM_OP_NONE, type, n_dims, ne);
     if (t) {
         t->flags |= MM_TENSOR_INPUT;
@@ -137,9 +135,9 @@ mm_tensor *mm_graph_constant(mm_graph *g, mm_dtype storage, int32_t n_dims, cons
     if (g->status != MM_OK)
         return NULL;
     if (storage == MM_DTYPE_I32 || (unsigned)storage >= MM_DTYPE_COUNT)
-        return fail(g, MM_ERR_INVALID, "constant: dtype %s (F32, F16 or BF16 expected)", mm_dtype_name(storage));
+        return mm_graph_fail(g, MM_ERR_INVALID, "constant: dtype %s (F32, F16 or BF16 expected)", mm_dtype_name(storage));
     if (!data)
-        return fail(g, MM_ERR_INVALID, "constant: no data");
+        return mm_graph_fail(g, MM_ERR_INVALID, "constant: no data");
     mm_tensor *t = new_tensor(g, MM_OP_NONE, MM_DTYPE_F32, n_dims, ne);
     if (t) {
         t->storage = storage;
@@ -154,9 +152,9 @@ mm_tensor *mm_graph_weight(mm_graph *g, const mm_weight *w)
     if (g->status != MM_OK)
         return NULL;
     if (!w)
-        return fail(g, MM_ERR_INVALID, "weight: NULL");
+        return mm_graph_fail(g, MM_ERR_INVALID, "weight: NULL");
     if (w->n_dims < 0 || w->n_dims > MM_MAX_DIMS)
-        return fail(g, MM_ERR_UNSUPPORTED, "weight %s: %d dimensions", w->name, w->n_dims);
+        return mm_graph_fail(g, MM_ERR_UNSUPPORTED, "weight %s: %d dimensions", w->name, w->n_dims);
     int64_t ne[MM_MAX_DIMS] = {1, 1, 1, 1};
     for (int i = 0; i < w->n_dims; i++)
         ne[i] = w->shape[w->n_dims - 1 - i];
@@ -268,11 +266,11 @@ static bool check_src(mm_graph *g, mm_op op, mm_tensor *t, mm_dtype type, const 
     if (g->status != MM_OK)
         return false;
     if (!t) {
-        fail(g, MM_ERR_INVALID, "%s: %s is NULL", mm_op_name(op), what);
+        mm_graph_fail(g, MM_ERR_INVALID, "%s: %s is NULL", mm_op_name(op), what);
         return false;
     }
     if (t->type != type) {
-        fail(g, MM_ERR_INVALID, "%s: %s has dtype %s, %s expected", mm_op_name(op), what, mm_dtype_name(t->type),
+        mm_graph_fail(g, MM_ERR_INVALID, "%s: %s has dtype %s, %s expected", mm_op_name(op), what, mm_dtype_name(t->type),
              mm_dtype_name(type));
         return false;
     }
@@ -302,7 +300,7 @@ static mm_tensor *binary(mm_graph *g, mm_op op, mm_tensor *a, mm_tensor *b)
         return NULL;
     for (int i = 0; i < MM_MAX_DIMS; i++)
         if (b->ne[i] != 1 && b->ne[i] != a->ne[i])
-            return fail(g, MM_ERR_INVALID,
+            return mm_graph_fail(g, MM_ERR_INVALID,
                         "%s: b {%lld,%lld,%lld,%lld} does not broadcast to a {%lld,%lld,%lld,%lld}", mm_op_name(op),
                         (long long)b->ne[0], (long long)b->ne[1], (long long)b->ne[2], (long long)b->ne[3],
                         (long long)a->ne[0], (long long)a->ne[1], (long long)a->ne[2], (long long)a->ne[3]);
@@ -321,10 +319,10 @@ mm_tensor *mm_matmul(mm_graph *g, mm_tensor *a, mm_tensor *b)
     if (!check_src(g, MM_OP_MATMUL, a, MM_DTYPE_F32, "a") || !check_src(g, MM_OP_MATMUL, b, MM_DTYPE_F32, "b"))
         return NULL;
     if (a->ne[0] != b->ne[0])
-        return fail(g, MM_ERR_INVALID, "matmul: inner dimensions differ (a has K=%lld, b has K=%lld)",
+        return mm_graph_fail(g, MM_ERR_INVALID, "matmul: inner dimensions differ (a has K=%lld, b has K=%lld)",
                     (long long)a->ne[0], (long long)b->ne[0]);
     if (b->ne[2] % a->ne[2] || b->ne[3] % a->ne[3])
-        return fail(g, MM_ERR_INVALID, "matmul: batch {%lld,%lld} of a does not divide {%lld,%lld} of b",
+        return mm_graph_fail(g, MM_ERR_INVALID, "matmul: batch {%lld,%lld} of a does not divide {%lld,%lld} of b",
                     (long long)a->ne[2], (long long)a->ne[3], (long long)b->ne[2], (long long)b->ne[3]);
     int64_t ne[4] = {a->ne[1], b->ne[1], b->ne[2], b->ne[3]};
     mm_tensor *t = new_tensor(g, MM_OP_MATMUL, MM_DTYPE_F32, dims_of(ne) < 2 ? 2 : dims_of(ne), ne);
@@ -349,7 +347,7 @@ mm_tensor *mm_scale(mm_graph *g, mm_tensor *a, float s)
 mm_tensor *mm_gelu(mm_graph *g, mm_tensor *x, mm_gelu_kind kind)
 {
     if (g->status == MM_OK && (kind < MM_GELU_ERF || kind > MM_GELU_QUICK))
-        return fail(g, MM_ERR_INVALID, "gelu: unknown kind %d", (int)kind);
+        return mm_graph_fail(g, MM_ERR_INVALID, "gelu: unknown kind %d", (int)kind);
     mm_tensor *t = unary(g, MM_OP_GELU, x);
     if (t)
         t->op_i[0] = (int32_t)kind;
@@ -361,10 +359,10 @@ mm_tensor *mm_layer_norm(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b, 
     if (!check_src(g, MM_OP_LAYER_NORM, x, MM_DTYPE_F32, "x"))
         return NULL;
     if (w && (!check_src(g, MM_OP_LAYER_NORM, w, MM_DTYPE_F32, "weight") || mm_tensor_nelements(w) != x->ne[0]))
-        return fail(g, MM_ERR_INVALID, "layer_norm: weight has %lld elements, %lld expected",
+        return mm_graph_fail(g, MM_ERR_INVALID, "layer_norm: weight has %lld elements, %lld expected",
                     w ? (long long)mm_tensor_nelements(w) : 0LL, (long long)x->ne[0]);
     if (b && (!check_src(g, MM_OP_LAYER_NORM, b, MM_DTYPE_F32, "bias") || mm_tensor_nelements(b) != x->ne[0]))
-        return fail(g, MM_ERR_INVALID, "layer_norm: bias has %lld elements, %lld expected",
+        return mm_graph_fail(g, MM_ERR_INVALID, "layer_norm: bias has %lld elements, %lld expected",
                     b ? (long long)mm_tensor_nelements(b) : 0LL, (long long)x->ne[0]);
     x = contiguous(g, x);
     w = contiguous(g, w);
@@ -387,7 +385,7 @@ static mm_tensor *prepare_mask(mm_graph *g, mm_op op, mm_tensor *mask, int64_t n
         return NULL;
     if (mask->ne[0] != nk || (mask->ne[1] != nq && mask->ne[1] != 1) || (mask->ne[2] != h && mask->ne[2] != 1) ||
         (mask->ne[3] != b && mask->ne[3] != 1))
-        return fail(g, MM_ERR_INVALID, "%s: mask {%lld,%lld,%lld,%lld} does not fit scores {%lld,%lld,%lld,%lld}",
+        return mm_graph_fail(g, MM_ERR_INVALID, "%s: mask {%lld,%lld,%lld,%lld} does not fit scores {%lld,%lld,%lld,%lld}",
                     mm_op_name(op), (long long)mask->ne[0], (long long)mask->ne[1], (long long)mask->ne[2],
                     (long long)mask->ne[3], (long long)nk, (long long)nq, (long long)h, (long long)b);
     return contiguous(g, mask);
@@ -420,14 +418,14 @@ mm_tensor *mm_attention(mm_graph *g, mm_tensor *q, mm_tensor *k, mm_tensor *v, m
         !check_src(g, MM_OP_ATTENTION, v, MM_DTYPE_F32, "v"))
         return NULL;
     if (q->ne[0] != k->ne[0])
-        return fail(g, MM_ERR_INVALID, "attention: q head size %lld != k head size %lld", (long long)q->ne[0],
+        return mm_graph_fail(g, MM_ERR_INVALID, "attention: q head size %lld != k head size %lld", (long long)q->ne[0],
                     (long long)k->ne[0]);
     if (k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] || k->ne[3] != v->ne[3])
-        return fail(g, MM_ERR_INVALID, "attention: k {%lld,%lld,%lld,%lld} and v {%lld,%lld,%lld,%lld} differ",
+        return mm_graph_fail(g, MM_ERR_INVALID, "attention: k {%lld,%lld,%lld,%lld} and v {%lld,%lld,%lld,%lld} differ",
                     (long long)k->ne[0], (long long)k->ne[1], (long long)k->ne[2], (long long)k->ne[3],
                     (long long)v->ne[0], (long long)v->ne[1], (long long)v->ne[2], (long long)v->ne[3]);
     if (q->ne[2] % k->ne[2] || q->ne[3] != k->ne[3])
-        return fail(g, MM_ERR_INVALID, "attention: %lld query heads / batch %lld vs %lld kv heads / batch %lld",
+        return mm_graph_fail(g, MM_ERR_INVALID, "attention: %lld query heads / batch %lld vs %lld kv heads / batch %lld",
                     (long long)q->ne[2], (long long)q->ne[3], (long long)k->ne[2], (long long)k->ne[3]);
     mask = prepare_mask(g, MM_OP_ATTENTION, mask, k->ne[1], q->ne[1], q->ne[2], q->ne[3]);
     q = rows_contiguous(g, q);
@@ -453,17 +451,17 @@ mm_tensor *mm_conv1d(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b, int3
     if (b && !check_src(g, MM_OP_CONV1D, b, MM_DTYPE_F32, "bias"))
         return NULL;
     if (stride < 1 || pad < 0)
-        return fail(g, MM_ERR_INVALID, "conv1d: stride %d, padding %d", stride, pad);
+        return mm_graph_fail(g, MM_ERR_INVALID, "conv1d: stride %d, padding %d", stride, pad);
     if (x->ne[3] != 1 || w->ne[3] != 1 || w->ne[1] != x->ne[1])
-        return fail(g, MM_ERR_INVALID, "conv1d: input {%lld,%lld,%lld,%lld} and weight {%lld,%lld,%lld,%lld} disagree",
+        return mm_graph_fail(g, MM_ERR_INVALID, "conv1d: input {%lld,%lld,%lld,%lld} and weight {%lld,%lld,%lld,%lld} disagree",
                     (long long)x->ne[0], (long long)x->ne[1], (long long)x->ne[2], (long long)x->ne[3],
                     (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2], (long long)w->ne[3]);
     if (b && mm_tensor_nelements(b) != w->ne[2])
-        return fail(g, MM_ERR_INVALID, "conv1d: bias has %lld elements, %lld channels", (long long)mm_tensor_nelements(b),
+        return mm_graph_fail(g, MM_ERR_INVALID, "conv1d: bias has %lld elements, %lld channels", (long long)mm_tensor_nelements(b),
                     (long long)w->ne[2]);
     int64_t span = x->ne[0] + 2 * (int64_t)pad - w->ne[0];
     if (span < 0)
-        return fail(g, MM_ERR_INVALID, "conv1d: kernel %lld longer than padded input %lld", (long long)w->ne[0],
+        return mm_graph_fail(g, MM_ERR_INVALID, "conv1d: kernel %lld longer than padded input %lld", (long long)w->ne[0],
                     (long long)(x->ne[0] + 2 * pad));
     x = contiguous(g, x);
     w = contiguous(g, w);
@@ -489,12 +487,12 @@ mm_tensor *mm_patch_embed(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b)
         return NULL;
     int64_t p = w->ne[0];
     if (w->ne[1] != p || w->ne[2] != x->ne[2] || x->ne[0] % p || x->ne[1] % p)
-        return fail(g, MM_ERR_INVALID,
+        return mm_graph_fail(g, MM_ERR_INVALID,
                     "patch_embed: image {%lld,%lld,%lld} does not tile into patches of weight {%lld,%lld,%lld,%lld}",
                     (long long)x->ne[0], (long long)x->ne[1], (long long)x->ne[2], (long long)w->ne[0],
                     (long long)w->ne[1], (long long)w->ne[2], (long long)w->ne[3]);
     if (b && mm_tensor_nelements(b) != w->ne[3])
-        return fail(g, MM_ERR_INVALID, "patch_embed: bias has %lld elements, %lld channels",
+        return mm_graph_fail(g, MM_ERR_INVALID, "patch_embed: bias has %lld elements, %lld channels",
                     (long long)mm_tensor_nelements(b), (long long)w->ne[3]);
     x = contiguous(g, x);
     w = contiguous(g, w);
@@ -515,7 +513,7 @@ mm_tensor *mm_get_rows(mm_graph *g, mm_tensor *table, mm_tensor *ids)
         !check_src(g, MM_OP_GET_ROWS, ids, MM_DTYPE_I32, "ids"))
         return NULL;
     if (table->ne[2] != 1 || table->ne[3] != 1 || ids->ne[2] != 1 || ids->ne[3] != 1)
-        return fail(g, MM_ERR_INVALID, "get_rows: table must be 2-D and ids at most 2-D");
+        return mm_graph_fail(g, MM_ERR_INVALID, "get_rows: table must be 2-D and ids at most 2-D");
     table = contiguous(g, table);
     ids = contiguous(g, ids);
     int64_t ne[4] = {table->ne[0], ids->ne[0], ids->ne[1], 1};
@@ -532,15 +530,15 @@ mm_tensor *mm_concat(mm_graph *g, mm_tensor *a, mm_tensor *b, int32_t dim)
     if (g->status != MM_OK)
         return NULL;
     if (!a || !b)
-        return fail(g, MM_ERR_INVALID, "concat: NULL input");
+        return mm_graph_fail(g, MM_ERR_INVALID, "concat: NULL input");
     if (!check_src(g, MM_OP_CONCAT, b, a->type, "b"))
         return NULL;
     if (dim < 0 || dim >= MM_MAX_DIMS)
-        return fail(g, MM_ERR_INVALID, "concat: dimension %d", dim);
+        return mm_graph_fail(g, MM_ERR_INVALID, "concat: dimension %d", dim);
     int64_t ne[4];
     for (int i = 0; i < MM_MAX_DIMS; i++) {
         if (i != dim && a->ne[i] != b->ne[i])
-            return fail(g, MM_ERR_INVALID, "concat: dimension %d differs (%lld vs %lld)", i, (long long)a->ne[i],
+            return mm_graph_fail(g, MM_ERR_INVALID, "concat: dimension %d differs (%lld vs %lld)", i, (long long)a->ne[i],
                         (long long)b->ne[i]);
         ne[i] = i == dim ? a->ne[i] + b->ne[i] : a->ne[i];
     }
@@ -561,7 +559,7 @@ mm_tensor *mm_cont(mm_graph *g, mm_tensor *a)
     if (g->status != MM_OK)
         return NULL;
     if (!a)
-        return fail(g, MM_ERR_INVALID, "cont: NULL input");
+        return mm_graph_fail(g, MM_ERR_INVALID, "cont: NULL input");
     mm_tensor *t = new_tensor(g, MM_OP_CONT, a->type, a->n_dims, a->ne);
     if (t)
         t->src[0] = a;
@@ -580,7 +578,7 @@ static mm_tensor *new_view(mm_graph *g, mm_tensor *a, int32_t n_dims, const int6
     t->view_src = mm_tensor_root(a);
     t->view_offs = mm_tensor_offset(a) + offset;
     if (mm_tensor_offset(t) + mm_tensor_span_bytes(t) > mm_tensor_span_bytes(t->view_src))
-        return fail(g, MM_ERR_INVALID, "view: reaches past the end of its source");
+        return mm_graph_fail(g, MM_ERR_INVALID, "view: reaches past the end of its source");
     return t;
 }
 
@@ -589,16 +587,16 @@ mm_tensor *mm_reshape(mm_graph *g, mm_tensor *a, int32_t n_dims, const int64_t *
     if (g->status != MM_OK)
         return NULL;
     if (!a)
-        return fail(g, MM_ERR_INVALID, "reshape: NULL input");
+        return mm_graph_fail(g, MM_ERR_INVALID, "reshape: NULL input");
     if (n_dims < 1 || n_dims > MM_MAX_DIMS)
-        return fail(g, MM_ERR_INVALID, "reshape: %d dimensions", n_dims);
+        return mm_graph_fail(g, MM_ERR_INVALID, "reshape: %d dimensions", n_dims);
     int64_t n = 1, full[4] = {1, 1, 1, 1};
     for (int i = 0; i < n_dims; i++) {
         n *= ne[i];
         full[i] = ne[i];
     }
     if (n != mm_tensor_nelements(a))
-        return fail(g, MM_ERR_INVALID, "reshape: %lld elements into %lld", (long long)mm_tensor_nelements(a),
+        return mm_graph_fail(g, MM_ERR_INVALID, "reshape: %lld elements into %lld", (long long)mm_tensor_nelements(a),
                     (long long)n);
     a = contiguous(g, a);
     if (!a)
@@ -615,9 +613,9 @@ mm_tensor *mm_view(mm_graph *g, mm_tensor *a, int32_t n_dims, const int64_t *ne,
     if (g->status != MM_OK)
         return NULL;
     if (!a)
-        return fail(g, MM_ERR_INVALID, "view: NULL input");
+        return mm_graph_fail(g, MM_ERR_INVALID, "view: NULL input");
     if (n_dims < 1 || n_dims > MM_MAX_DIMS)
-        return fail(g, MM_ERR_INVALID, "view: %d dimensions", n_dims);
+        return mm_graph_fail(g, MM_ERR_INVALID, "view: %d dimensions", n_dims);
     int64_t full_ne[4] = {1, 1, 1, 1};
     size_t full_nb[4];
     full_nb[0] = mm_dtype_size(a->type);
@@ -633,12 +631,12 @@ mm_tensor *mm_permute(mm_graph *g, mm_tensor *a, int32_t ax0, int32_t ax1, int32
     if (g->status != MM_OK)
         return NULL;
     if (!a)
-        return fail(g, MM_ERR_INVALID, "permute: NULL input");
+        return mm_graph_fail(g, MM_ERR_INVALID, "permute: NULL input");
     int32_t ax[4] = {ax0, ax1, ax2, ax3};
     int seen = 0;
     for (int i = 0; i < 4; i++) {
         if (ax[i] < 0 || ax[i] > 3 || (seen & (1 << ax[i])))
-            return fail(g, MM_ERR_INVALID, "permute: axes (%d,%d,%d,%d) are not a permutation", ax0, ax1, ax2, ax3);
+            return mm_graph_fail(g, MM_ERR_INVALID, "permute: axes (%d,%d,%d,%d) are not a permutation", ax0, ax1, ax2, ax3);
         seen |= 1 << ax[i];
     }
     int64_t ne[4];
@@ -682,7 +680,7 @@ mm_tensor *mm_top_k(mm_graph *g, mm_tensor *a, int32_t k)
     if (!check_src(g, MM_OP_TOP_K, a, MM_DTYPE_F32, "input"))
         return NULL;
     if (k < 1 || k > a->ne[0])
-        return fail(g, MM_ERR_INVALID, "top_k: k = %d with %lld values per row", k, (long long)a->ne[0]);
+        return mm_graph_fail(g, MM_ERR_INVALID, "top_k: k = %d with %lld values per row", k, (long long)a->ne[0]);
     a = contiguous(g, a);
     int64_t ne[4] = {k, a->ne[1], a->ne[2], a->ne[3]};
     mm_tensor *t = new_tensor(g, MM_OP_TOP_K, MM_DTYPE_I32, a->n_dims, ne);

@@ -95,6 +95,11 @@ const char *mm_op_name(mm_op op);
 /* Widens an F32/F16/BF16 leaf's host data into dst (contiguous F32). */
 void mm_tensor_widen_to_f32(const mm_tensor *leaf, float *dst);
 
+/* Records the first build error on g (later ones are its consequences),
+ * sets the thread's error message and returns NULL, so builders can
+ * `return mm_graph_fail(...)`. */
+mm_tensor *mm_graph_fail(mm_graph *g, mm_status s, const char *fmt, ...) MM_PRINTF(3, 4);
+
 /* Allocates the host copies of outputs; backends fill them. */
 mm_status mm_graph_alloc_outputs(mm_graph *g);
 

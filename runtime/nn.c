@@ -9,41 +9,25 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Records the first build error on the graph (like the op builders do), so
- * callers check mm_graph_status() once, and returns NULL. */
-static mm_tensor *nn_fail(mm_graph *g, mm_status s, const char *fmt, ...) MM_PRINTF(3, 4);
-static mm_tensor *nn_fail(mm_graph *g, mm_status s, const char *fmt, ...)
-{
-    if (g->status == MM_OK) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(g->error, sizeof g->error, fmt, ap);
-        va_end(ap);
-        g->status = s;
-    }
-    mm_error_set(g->status, "%s", g->error);
-    return NULL;
-}
-
 static mm_tensor *nn_weight_v(mm_graph *g, const mm_component *c, bool required, const char *fmt, va_list ap)
 {
     if (!g || g->status != MM_OK)
         return NULL;
     if (!c || !c->model)
-        return nn_fail(g, MM_ERR_INVALID, "nn: weight lookup without a model");
+        return mm_graph_fail(g, MM_ERR_INVALID, "nn: weight lookup without a model");
     char name[512];
     const char *prefix = c->weight_prefix ? c->weight_prefix : "";
     size_t n = strlen(prefix);
     if (n >= sizeof name)
-        return nn_fail(g, MM_ERR_INVALID, "nn: weight prefix too long");
+        return mm_graph_fail(g, MM_ERR_INVALID, "nn: weight prefix too long");
     memcpy(name, prefix, n);
     int len = vsnprintf(name + n, sizeof name - n, fmt, ap);
     if (len < 0 || (size_t)len >= sizeof name - n)
-        return nn_fail(g, MM_ERR_INVALID, "nn: weight name %s... too long", name);
+        return mm_graph_fail(g, MM_ERR_INVALID, "nn: weight name %s... too long", name);
     const mm_weight *w = mm_model_weight_find(c->model, name);
     if (!w) {
         if (required)
-            return nn_fail(g, MM_ERR_FORMAT, "weight %s is missing from %s", name, mm_model_dir(c->model));
+            return mm_graph_fail(g, MM_ERR_FORMAT, "weight %s is missing from %s", name, mm_model_dir(c->model));
         return NULL;
     }
     return mm_graph_weight(g, w);
@@ -72,14 +56,14 @@ mm_tensor *mm_nn_linear(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b)
     if (!g || g->status != MM_OK)
         return NULL;
     if (!x || !w)
-        return nn_fail(g, MM_ERR_INVALID, "linear: NULL %s", x ? "weight" : "input");
+        return mm_graph_fail(g, MM_ERR_INVALID, "linear: NULL %s", x ? "weight" : "input");
     /* Name the weight in errors: a wrong checkpoint shows up here first. */
     if (w->n_dims != 2 || w->ne[0] != x->ne[0])
-        return nn_fail(g, MM_ERR_FORMAT, "linear %s: weight is {%lld,%lld,%lld,%lld} (ne order), input has %lld features",
+        return mm_graph_fail(g, MM_ERR_FORMAT, "linear %s: weight is {%lld,%lld,%lld,%lld} (ne order), input has %lld features",
                        w->name, (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2], (long long)w->ne[3],
                        (long long)x->ne[0]);
     if (b && (b->n_dims != 1 || b->ne[0] != w->ne[1]))
-        return nn_fail(g, MM_ERR_FORMAT, "linear %s: bias %s has %lld elements, %lld outputs", w->name, b->name,
+        return mm_graph_fail(g, MM_ERR_FORMAT, "linear %s: bias %s has %lld elements, %lld outputs", w->name, b->name,
                        (long long)mm_tensor_nelements(b), (long long)w->ne[1]);
     mm_tensor *y = mm_matmul(g, w, x);
     return b ? mm_add(g, y, b) : y;
@@ -98,20 +82,20 @@ mm_tensor *mm_nn_attention(mm_graph *g, mm_tensor *x, mm_tensor *kv, const mm_nn
     if (!g || g->status != MM_OK)
         return NULL;
     if (!x || !kv || !a)
-        return nn_fail(g, MM_ERR_INVALID, "attention: NULL input");
+        return mm_graph_fail(g, MM_ERR_INVALID, "attention: NULL input");
     if (x->ne[3] != 1 || kv->ne[3] != 1 || x->ne[2] != kv->ne[2])
-        return nn_fail(g, MM_ERR_INVALID, "attention: x {%lld,%lld,%lld,%lld} and kv {%lld,%lld,%lld,%lld} are not {D,T,B}",
+        return mm_graph_fail(g, MM_ERR_INVALID, "attention: x {%lld,%lld,%lld,%lld} and kv {%lld,%lld,%lld,%lld} are not {D,T,B}",
                        (long long)x->ne[0], (long long)x->ne[1], (long long)x->ne[2], (long long)x->ne[3],
                        (long long)kv->ne[0], (long long)kv->ne[1], (long long)kv->ne[2], (long long)kv->ne[3]);
     if (a->n_head < 1)
-        return nn_fail(g, MM_ERR_INVALID, "attention: %d heads", a->n_head);
+        return mm_graph_fail(g, MM_ERR_INVALID, "attention: %d heads", a->n_head);
     mm_tensor *q = mm_nn_linear(g, x, a->q_w, a->q_b);
     mm_tensor *k = mm_nn_linear(g, kv, a->k_w, a->k_b);
     mm_tensor *v = mm_nn_linear(g, kv, a->v_w, a->v_b);
     if (g->status != MM_OK)
         return NULL;
     if (q->ne[0] != k->ne[0] || q->ne[0] % a->n_head || v->ne[0] % a->n_head)
-        return nn_fail(g, MM_ERR_FORMAT, "attention %s: q/k/v widths %lld/%lld/%lld do not split into %d heads",
+        return mm_graph_fail(g, MM_ERR_FORMAT, "attention %s: q/k/v widths %lld/%lld/%lld do not split into %d heads",
                        a->q_w->name, (long long)q->ne[0], (long long)k->ne[0], (long long)v->ne[0], a->n_head);
     int64_t tq = x->ne[1], nb = x->ne[2];
     /* {hd_v, H, Tq, B}: heads adjacent, so merging them is a plain reshape. */

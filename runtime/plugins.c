@@ -162,7 +162,8 @@ static mm_status scan_dir(mm_plugin_registry *reg, const char *dir)
         names[n++] = strdup(ent->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_str);
     mm_status s = MM_OK;
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX + 256];

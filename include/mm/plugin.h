@@ -34,7 +34,9 @@ typedef struct mm_plugin_model_type {
 
 /* Where in a model folder a component lives: vision-encoder-decoder keeps the
  * ViT config under "encoder" and its weights under "encoder."; Whisper's
- * encoder config is top level and its weights are under "model.encoder.". */
+ * encoder config is top level and its weights are under "model.encoder.".
+ * The runtime keeps the component, its strings and the model alive until the
+ * plugin's free() has run, so a plugin may keep pointers to them. */
 typedef struct mm_component {
     const mm_model *model;
     const char *config_prefix; /* "" or "encoder." (dotted-path prefix)       */

@@ -45,7 +45,8 @@ MM_API mm_status mm_runtime_find_plugin(const mm_runtime *rt, const char *model_
 MM_API mm_status mm_plugin_open(const char *path, const mm_plugin **out, void **handle);
 MM_API void mm_plugin_close(void *handle);
 
-/* The encoder of a model folder, chosen by config.json: whisper -> audio,
+/* The encoder of a model folder (which must outlive it), chosen by
+ * config.json: whisper -> audio,
  * vision-encoder-decoder -> encoder.model_type, ... */
 MM_API mm_status mm_encoder_init(mm_runtime *rt, const mm_model *m, mm_encoder **out);
 MM_API void mm_encoder_free(mm_encoder *e);

@@ -101,6 +101,22 @@ static void skinny_cols(void *p, int64_t m0, int64_t m1)
     }
 }
 
+typedef struct split_job {
+    const operand *A, *B;
+    int64_t M, N, K;
+    float *C;
+} split_job;
+
+static void split_task(void *p, int32_t ith, int32_t nth)
+{
+    const split_job *j = p;
+    int64_t n0 = j->N * ith / nth, n1 = j->N * (ith + 1) / nth;
+    const float *b = j->B->tr == CblasNoTrans ? j->B->p + n0 * j->B->ld : j->B->p + n0;
+    cblas_sgemm(CblasRowMajor, j->B->tr, j->A->tr == CblasNoTrans ? CblasTrans : CblasNoTrans, (int)(n1 - n0),
+                (int)j->M, (int)j->K, 1.0f, b, (int)j->B->ld, j->A->p, (int)j->A->ld, 0.0f, j->C + n0 * j->M,
+                (int)j->M);
+}
+
 /* C (N x M, row-major, ldc M) = B (N x K) . A^T, A being M x K. */
 static void gemm(mm_cpu_ctx *ctx, const operand *A, const operand *B, int64_t M, int64_t N, int64_t K, float *C)
 {
@@ -110,6 +126,13 @@ static void gemm(mm_cpu_ctx *ctx, const operand *A, const operand *B, int64_t M,
             mm_cpu_parallel(ctx, M, 2.0 * (double)(N * K), skinny_rows, &j);
         else
             mm_cpu_parallel(ctx, M, 2.0 * (double)(N * K), skinny_cols, &j);
+        return;
+    }
+    if (getenv("MM_MM_SPLIT") && ctx->pool && N >= 64) {
+        split_job j = {A, B, M, N, K, C};
+        openblas_set_num_threads(1);
+        mm_threadpool_run(ctx->pool, ctx->n_threads, split_task, &j);
+        openblas_set_num_threads(ctx->n_threads);
         return;
     }
     cblas_sgemm(CblasRowMajor, B->tr, A->tr == CblasNoTrans ? CblasTrans : CblasNoTrans, (int)N, (int)M, (int)K, 1.0f,
@@ -310,7 +333,7 @@ mm_status mm_cpu_attention(const mm_cpu_args *a)
         nth = 1;
     if (!(j.scores = mm_cpu_scratch(a->ctx, (size_t)(nth * j.block * Tk) * sizeof(float))))
         return MM_ERR_NOMEM;
-    if (nth > 1 && !getenv("MM_ATTN_SHARED")) {
+    if (nth > 1) {
         openblas_set_num_threads(1);
         mm_threadpool_run(a->ctx->pool, (int32_t)nth, attn_units_task, &j);
         openblas_set_num_threads(a->ctx->n_threads);
