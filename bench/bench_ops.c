@@ -13,6 +13,7 @@
 
 typedef struct bench_opts {
     int threads, warmup, runs;
+    double budget_s; /* per case and backend: fewer runs when one is slow */
     bool cpu, vulkan;
 } bench_opts;
 
@@ -38,26 +39,38 @@ static double median(double *t, int n)
 /* Times fn0 and fn1 in alternation (so both see the same machine load; the
  * cores may be shared) and stores the median of each; false on failure. */
 typedef bool (*bench_fn)(void *ctx);
-static bool median_pair(const bench_opts *o, bench_fn fn0, void *ctx0, bench_fn fn1, void *ctx1, double out[2])
+static bool median_pair(const bench_opts *o, bench_fn fn0, void *ctx0, bench_fn fn1, void *ctx1, double out[2],
+                        int *runs_out)
 {
-    for (int i = 0; i < o->warmup; i++)
+    double t0 = now_s();
+    if (!fn0(ctx0) || !fn1(ctx1))
+        return false;
+    double pair = now_s() - t0;
+    int runs = o->runs, warmup = o->warmup - 1;
+    if (pair * (runs + warmup) > o->budget_s) { /* a slow backend: stay within the budget, at least 3 runs */
+        runs = (int)(o->budget_s / pair);
+        runs = runs < 3 ? 3 : runs;
+        warmup = 0;
+    }
+    for (int i = 0; i < warmup; i++)
         if (!fn0(ctx0) || !fn1(ctx1))
             return false;
-    double *t = malloc(2 * (size_t)o->runs * sizeof *t);
+    double *t = malloc(2 * (size_t)runs * sizeof *t);
     if (!t)
         return false;
     bool ok = true;
-    for (int i = 0; i < o->runs && ok; i++) {
-        double t0 = now_s();
-        ok = fn0(ctx0);
+    for (int i = 0; i < runs && ok; i++) {
         double t1 = now_s();
+        ok = fn0(ctx0);
+        double t2 = now_s();
         ok = ok && fn1(ctx1);
-        t[i] = t1 - t0;
-        t[o->runs + i] = now_s() - t1;
+        t[i] = t2 - t1;
+        t[runs + i] = now_s() - t2;
     }
     if (ok) {
-        out[0] = median(t, o->runs);
-        out[1] = median(t + o->runs, o->runs);
+        *runs_out = runs;
+        out[0] = median(t, runs);
+        out[1] = median(t + runs, runs);
     }
     free(t);
     return ok;
@@ -205,14 +218,14 @@ static void blas_free(blas_ctx *x)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: bench-ops [--threads N] [--runs N] [--warmup N] [--backend cpu|vulkan|all]\n"
+            "usage: bench-ops [--threads N] [--runs N] [--warmup N] [--budget S] [--backend cpu|vulkan|all]\n"
             "\n"
             "Times matmul and attention computed through the graph API (weights are\n"
             "constants, so they stay resident after the warm-up) on each backend that\n"
             "starts, and OpenBLAS cblas_sgemm on the same shapes with the same thread\n"
             "count. The two are timed in alternation so both see the same load (the\n"
             "cores may be shared); prints the median of --runs runs (default 20, after\n"
-            "--warmup 3 of each).\n"
+            "--warmup 3 of each). The runs column says how many were timed.\n"
             "\n"
             "Matmul shapes are M x K x N for y[M,N] = x[M,K] . W^T, W an nn.Linear\n"
             "weight [N,K]; GFLOP/s counts 2*M*N*K. Attention counts 2*H*Tq*Tk*(D+Dv);\n"
@@ -221,7 +234,9 @@ static void usage(FILE *f)
             "Options:\n"
             "  --threads N   CPU threads for the CPU backend and OpenBLAS (default: all cores)\n"
             "  --runs N      timed runs per case (default 20)\n"
-            "  --warmup N    untimed runs first (default 3)\n"
+            "  --warmup N    untimed runs first (default 3, at least 1)\n"
+            "  --budget S    seconds per case and backend (default 20): a slow backend\n"
+            "                gets fewer runs (at least 3) and a single warm-up\n"
             "  --backend B   cpu, vulkan or all (default all that start)\n"
             "\n"
             "Environment:\n"
@@ -245,7 +260,9 @@ static bool parse_int(const char *s, int lo, int *out)
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {.threads = 0, .warmup = 3, .runs = 20, .cpu = true, .vulkan = true};
+    bench_opts o = {.threads = 0, .warmup = 3, .runs = 20, .budget_s = 20, .cpu = true, .vulkan = true};
+    setvbuf(stdout, NULL, _IOLBF, 0); /* rows appear as they are measured */
+    int budget;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -255,7 +272,10 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--runs") && v && parse_int(v, 1, &o.runs)) {
             i++;
-        } else if (!strcmp(a, "--warmup") && v && parse_int(v, 0, &o.warmup)) {
+        } else if (!strcmp(a, "--warmup") && v && parse_int(v, 1, &o.warmup)) {
+            i++;
+        } else if (!strcmp(a, "--budget") && v && parse_int(v, 1, &budget)) {
+            o.budget_s = budget;
             i++;
         } else if (!strcmp(a, "--backend") && v &&
                    (!strcmp(v, "cpu") || !strcmp(v, "vulkan") || !strcmp(v, "all"))) {
@@ -295,8 +315,8 @@ int main(int argc, char **argv)
     printf("# OpenBLAS %s, core %s, %d thread(s); median of %d runs after %d warm-up\n", openblas_get_config(),
            openblas_get_corename(), o.threads, o.runs, o.warmup);
     printf("# matmul shape M x K x N: y[M,N] = x[M,K] . W^T (W [N,K] resident)\n");
-    printf("%-10s %-26s %-28s %10s %9s %12s %9s %7s\n", "op", "shape", "backend", "ms", "GFLOP/s", "openblas ms",
-           "GFLOP/s", "ratio");
+    printf("%-10s %-24s %-34s %5s %10s %9s %12s %9s %7s\n", "op", "shape", "backend", "runs", "ms", "GFLOP/s",
+           "openblas ms", "GFLOP/s", "ratio");
 
     bench_case cases[5];
     bool ok[5];
@@ -322,7 +342,8 @@ int main(int argc, char **argv)
         for (int b = 0; b < n_backends; b++) {
             void *ctx[2] = {backends[b], c->g};
             double tt[2];
-            if (!median_pair(&o, compute_case, ctx, run_blas, &bx, tt)) {
+            int runs = 0;
+            if (!median_pair(&o, compute_case, ctx, run_blas, &bx, tt, &runs)) {
                 fprintf(stderr, "bench-ops: %s %s on %s: %s\n", c->name, c->shape, mm_backend_name(backends[b]),
                         mm_error_message());
                 rc = 1;
@@ -330,8 +351,8 @@ int main(int argc, char **argv)
             }
             double t = tt[0], tb = tt[1];
             double gf = c->flops / t * 1e-9, gfb = c->flops / tb * 1e-9;
-            printf("%-10s %-26s %-28s %10.3f %9.1f %12.3f %9.1f %7.2f\n", c->name, c->shape,
-                   mm_backend_name(backends[b]), t * 1e3, gf, tb * 1e3, gfb, gfb > 0 ? gf / gfb : 0);
+            printf("%-10s %-24s %-34.34s %5d %10.3f %9.1f %12.3f %9.1f %7.2f\n", c->name, c->shape,
+                   mm_backend_name(backends[b]), runs, t * 1e3, gf, tb * 1e3, gfb, gf / gfb);
         }
         blas_free(&bx);
         case_free(c);

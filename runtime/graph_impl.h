@@ -40,7 +40,7 @@ struct mm_tensor {
     mm_dtype storage; /* leaves: dtype of host data (F16/BF16 widen to F32)    */
     int32_t n_dims;
     int64_t ne[MM_MAX_DIMS];
-    size_t nb[MM_MAX_DIMS]; /* byte strides in `type` elements                 */
+    size_t nb[MM_MAX_DIMS]; /* byte strides (of `type`-sized elements)            */
 
     mm_op op;
     int32_t op_i[4];

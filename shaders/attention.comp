@@ -61,7 +61,11 @@ void main()
         if (j < jend) {
             const uint kr = kb + j * p.k_s1;
             float dotv = 0.0;
-            for (uint d = 0; d < p.D; d++)
+            uint d = 0;
+            for (; d + 4 <= p.D; d += 4) /* 4 per iteration: ILP, and few loop trips */
+                dotv += qs[d] * k[kr + d] + qs[d + 1] * k[kr + d + 1] + qs[d + 2] * k[kr + d + 2] +
+                        qs[d + 3] * k[kr + d + 3];
+            for (; d < p.D; d++)
                 dotv = fma(qs[d], k[kr + d], dotv);
             s = dotv * p.scale;
             if (p.has_mask != 0)
@@ -76,16 +80,22 @@ void main()
         const float alpha = m == NEG_INF ? 0.0 : exp(m - mnew);
         const uint cnt = min(WG, jend - j0);
         float csum = 0.0;
-        for (uint jj = 0; jj < cnt; jj++)
+        uint jj = 0;
+        for (; jj + 4 <= cnt; jj += 4)
+            csum += (ps[jj] + ps[jj + 1]) + (ps[jj + 2] + ps[jj + 3]);
+        for (; jj < cnt; jj++)
             csum += ps[jj];
         l = l * alpha + csum;
         [[unroll]] for (uint r = 0; r < NACC; r++) {
             const uint d = lid + r * WG;
             if (d < p.Dv) {
                 float a = acc[r] * alpha;
-                uint vr = vb + j0 * p.v_s1 + d;
-                for (uint jj = 0; jj < cnt; jj++, vr += p.v_s1)
-                    a = fma(ps[jj], v[vr], a);
+                uint vr = vb + j0 * p.v_s1 + d, t = 0;
+                for (; t + 4 <= cnt; t += 4, vr += 4 * p.v_s1)
+                    a += ps[t] * v[vr] + ps[t + 1] * v[vr + p.v_s1] + ps[t + 2] * v[vr + 2 * p.v_s1] +
+                         ps[t + 3] * v[vr + 3 * p.v_s1];
+                for (; t < cnt; t++, vr += p.v_s1)
+                    a = fma(ps[t], v[vr], a);
                 acc[r] = a;
             }
         }

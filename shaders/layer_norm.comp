@@ -5,9 +5,9 @@
 #include "common.glsl"
 #include "reduce.glsl"
 
-layout(binding = 0) readonly buffer X { float x[]; };
-layout(binding = 1) readonly buffer W { float w[]; };
-layout(binding = 2) readonly buffer Bias { float bias[]; };
+IN_BUF(0, x);
+IN_BUF(1, w);
+IN_BUF(2, bias);
 layout(binding = 4) writeonly buffer Dst { float dst[]; };
 
 layout(push_constant) uniform PC {
@@ -27,22 +27,22 @@ void main()
 
     float s = 0.0;
     for (uint i = lid; i < p.ne0; i += WG)
-        s += x[xb + i];
+        s += LD(x, xb + i);
     const float mean = wg_sum(s) / float(p.ne0);
 
     float v = 0.0;
     for (uint i = lid; i < p.ne0; i += WG) {
-        const float d = x[xb + i] - mean;
+        const float d = LD(x, xb + i) - mean;
         v = fma(d, d, v);
     }
     const float rstd = 1.0 / sqrt(wg_sum(v) / float(p.ne0) + p.eps);
 
     for (uint i = lid; i < p.ne0; i += WG) {
-        float y = (x[xb + i] - mean) * rstd;
+        float y = (LD(x, xb + i) - mean) * rstd;
         if (p.has_w != 0)
-            y *= w[p.w_off + i];
+            y *= LD(w, p.w_off + i);
         if (p.has_b != 0)
-            y += bias[p.b_off + i];
+            y += LD(bias, p.b_off + i);
         dst[db + i] = y;
     }
 }

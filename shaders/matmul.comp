@@ -22,12 +22,12 @@ shared float As[BK * BM]; /* [k][m] */
 shared float Bs[BK * BN]; /* [k][n] */
 
 /* Stages rows r0.. of one operand (R rows of K, strides sk/sr) as S[k][r]. */
-#define LOAD_TILE(S, R, X, X4, base, r0, rows, sk, sr, k0)                                  \
+#define LOAD_TILE(S, R, X, base, r0, rows, sk, sr, k0)                                      \
     if (VEC4 != 0) {                                                                     \
         for (uint idx = lid; idx < R * BK / 4; idx += WG) {                              \
             const uint kq = idx % (BK / 4), rr = idx / (BK / 4);                         \
             const uint r = r0 + rr, k = k0 + 4 * kq;                                     \
-            const vec4 v = r < rows && k < p.K ? X4[(base + r * sr + k) / 4] : vec4(0.0); \
+            const vec4 v = r < rows && k < p.K ? LD4(X, (base + r * sr + k) / 4) : vec4(0.0); \
             S[(4 * kq + 0) * R + rr] = v.x;                                              \
             S[(4 * kq + 1) * R + rr] = v.y;                                              \
             S[(4 * kq + 2) * R + rr] = v.z;                                              \
@@ -37,13 +37,13 @@ shared float Bs[BK * BN]; /* [k][n] */
         for (uint idx = lid; idx < R * BK; idx += WG) {                                  \
             const uint rr = idx % R, kk = idx / R;                                       \
             const uint r = r0 + rr, k = k0 + kk;                                         \
-            S[kk * R + rr] = r < rows && k < p.K ? X[base + r + k * sk] : 0.0;           \
+            S[kk * R + rr] = r < rows && k < p.K ? LD(X, base + r + k * sk) : 0.0;       \
         }                                                                                \
     } else {                                                                             \
         for (uint idx = lid; idx < R * BK; idx += WG) {                                  \
             const uint kk = idx % BK, rr = idx / BK;                                     \
             const uint r = r0 + rr, k = k0 + kk;                                         \
-            S[kk * R + rr] = r < rows && k < p.K ? X[base + r * sr + k * sk] : 0.0;      \
+            S[kk * R + rr] = r < rows && k < p.K ? LD(X, base + r * sr + k * sk) : 0.0;  \
         }                                                                                \
     }
 
@@ -60,8 +60,8 @@ void main()
     float ra[TM], rb[TN];
 
     for (uint k0 = 0; k0 < p.K; k0 += BK) {
-        LOAD_TILE(As, BM, a, a4, ab, m0, p.M, p.a_sk, p.a_sm, k0)
-        LOAD_TILE(Bs, BN, b, b4, bb, n0, p.N, p.b_sk, p.b_sn, k0)
+        LOAD_TILE(As, BM, a, ab, m0, p.M, p.a_sk, p.a_sm, k0)
+        LOAD_TILE(Bs, BN, b, bb, n0, p.N, p.b_sk, p.b_sn, k0)
         barrier();
         [[unroll]] for (uint kk = 0; kk < BK; kk++) {
             [[unroll]] for (uint i = 0; i < TM; i++)

@@ -2,11 +2,9 @@
  * d[n,m] = sum_k a[m,k] * b[n,k] (+ bias[m] or bias[n]) for each batch z.
  * All strides are in elements; VEC4 kernels need a_sk == b_sk == 1, K % 4 == 0
  * and every row start 16-byte aligned (the host checks). */
-layout(binding = 0) readonly buffer A { float a[]; };
-layout(binding = 0) readonly buffer A4 { vec4 a4[]; };
-layout(binding = 1) readonly buffer B { float b[]; };
-layout(binding = 1) readonly buffer B4 { vec4 b4[]; };
-layout(binding = 2) readonly buffer Bias { float bias[]; };
+IN_BUF(0, a);
+IN_BUF(1, b);
+IN_BUF(2, bias);
 layout(binding = 4) writeonly buffer Dst { float d[]; };
 
 layout(push_constant) uniform PC {
@@ -31,8 +29,8 @@ uint batch_d(uint z) { return p.d_off + (z % p.ne2) * p.d_s2 + (z / p.ne2) * p.d
 void store(uint db, uint m, uint n, float v)
 {
     if (p.bias_mode == BIAS_M)
-        v += bias[p.bias_off + m];
+        v += LD(bias, p.bias_off + m);
     else if (p.bias_mode == BIAS_N)
-        v += bias[p.bias_off + n];
+        v += LD(bias, p.bias_off + n);
     d[db + n * p.d_sn + m] = v;
 }

@@ -24,17 +24,17 @@ void main()
 
     if (VEC4 != 0) {
         for (uint k = lid; k < p.K / 4; k += WG) {
-            const vec4 va = a4[ar / 4 + k];
+            const vec4 va = LD4(a, ar / 4 + k);
             [[unroll]] for (uint j = 0; j < NMAX; j++)
                 if (j < p.N)
-                    acc[j] += dot(va, b4[(bb + j * p.b_sn) / 4 + k]);
+                    acc[j] += dot(va, LD4(b, (bb + j * p.b_sn) / 4 + k));
         }
     } else {
         for (uint k = lid; k < p.K; k += WG) {
-            const float va = a[ar + k * p.a_sk];
+            const float va = LD(a, ar + k * p.a_sk);
             [[unroll]] for (uint j = 0; j < NMAX; j++)
                 if (j < p.N)
-                    acc[j] = fma(va, b[bb + j * p.b_sn + k * p.b_sk], acc[j]);
+                    acc[j] = fma(va, LD(b, bb + j * p.b_sn + k * p.b_sk), acc[j]);
         }
     }
 

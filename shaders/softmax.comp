@@ -5,8 +5,8 @@
 #include "common.glsl"
 #include "reduce.glsl"
 
-layout(binding = 0) readonly buffer X { float x[]; };
-layout(binding = 1) readonly buffer Mask { float mask[]; };
+IN_BUF(0, x);
+IN_BUF(1, mask);
 layout(binding = 4) writeonly buffer Dst { float dst[]; };
 
 layout(push_constant) uniform PC {
@@ -20,7 +20,7 @@ const float NEG_INF = -1.0 / 0.0;
 
 float score(uint xb, uint mb, uint j)
 {
-    return x[xb + j] * p.scale + (p.has_mask != 0 ? mask[mb + j] : 0.0);
+    return LD(x, xb + j) * p.scale + (p.has_mask != 0 ? LD(mask, mb + j) : 0.0);
 }
 
 /* exp(v - mx), exactly 0 for masked (-inf) scores whatever exp() does there */

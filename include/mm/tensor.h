@@ -46,8 +46,10 @@ MM_API int32_t mm_graph_n_nodes(const mm_graph *g);
 MM_API mm_tensor *mm_graph_input(mm_graph *g, mm_dtype type, int32_t n_dims, const int64_t *ne,
                                  const void *data);
 MM_API void mm_tensor_set_data(mm_tensor *t, const void *data);
-/* A constant (weight) in host memory of dtype F32/F16/BF16 that outlives the
- * backend: backends keep it resident, keyed by its address. ne as above. */
+/* A constant (weight) in host memory of dtype F32/F16/BF16. It MUST stay
+ * valid and unchanged for as long as any backend that computed it lives:
+ * backends keep it resident, keyed by its address, and never look again (a
+ * model's memory map does this naturally). ne as above. */
 MM_API mm_tensor *mm_graph_constant(mm_graph *g, mm_dtype storage, int32_t n_dims, const int64_t *ne,
                                     const void *data);
 /* A model weight, shape reversed from safetensors order into ne order. */
@@ -77,7 +79,8 @@ MM_API const void *mm_tensor_data(const mm_tensor *t);
 /* out[n,m] = sum_k a[m,k] * b[n,k]: a {K,M,A2,A3}, b {K,N,B2,B3} -> {M,N,B2,B3}.
  * a is an nn.Linear weight as stored ([out,in]); pass mm_transpose(g, w) for a
  * weight stored [in,out] (GPT-2 Conv1D). Batch dims of a broadcast when they
- * divide b's (B2 % A2 == 0). */
+ * divide b's (B2 % A2 == 0): b's batch i2 uses a's batch i2 / (B2/A2), as
+ * ggml and grouped-query attention do. */
 MM_API mm_tensor *mm_matmul(mm_graph *g, mm_tensor *a, mm_tensor *b);
 /* Elementwise; b broadcasts where its ne[i] == 1, otherwise must equal a's. */
 MM_API mm_tensor *mm_add(mm_graph *g, mm_tensor *a, mm_tensor *b);
@@ -103,7 +106,8 @@ MM_API mm_tensor *mm_softmax(mm_graph *g, mm_tensor *x, mm_tensor *mask, float s
 /* Scaled-dot-product attention per head:
  * q {D,Tq,H,B}, k {D,Tk,Hkv,B}, v {Dv,Tk,Hkv,B} (H % Hkv == 0) ->
  * out {Dv,H,Tq,B} (heads adjacent, so a reshape to {Dv*H,Tq,B} merges them).
- * out = softmax(q.k^T * scale + mask, causal) . v with mask/causal as softmax. */
+ * out = softmax(q.k^T * scale + mask, causal) . v with mask/causal as softmax.
+ * Query head h reads kv head h / (H/Hkv). */
 MM_API mm_tensor *mm_attention(mm_graph *g, mm_tensor *q, mm_tensor *k, mm_tensor *v,
                                mm_tensor *mask, float scale, bool causal);
 
@@ -119,7 +123,7 @@ MM_API mm_tensor *mm_patch_embed(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_ten
 /* Embedding lookup: table {D,V}, ids I32 {N,B} -> {D,N,B}. Out-of-range ids
  * make compute fail with MM_ERR_INVALID. */
 MM_API mm_tensor *mm_get_rows(mm_graph *g, mm_tensor *table, mm_tensor *ids);
-/* Joins a and b along `dim`; all other ne must match. */
+/* Joins a and b (both F32 or both I32) along `dim`; all other ne must match. */
 MM_API mm_tensor *mm_concat(mm_graph *g, mm_tensor *a, mm_tensor *b, int32_t dim);
 
 /* Layout. Views alias their source (no copy); mm_cont copies into a fresh
@@ -132,7 +136,8 @@ MM_API mm_tensor *mm_view(mm_graph *g, mm_tensor *a, int32_t n_dims, const int64
 MM_API mm_tensor *mm_permute(mm_graph *g, mm_tensor *a, int32_t ax0, int32_t ax1, int32_t ax2, int32_t ax3);
 MM_API mm_tensor *mm_transpose(mm_graph *g, mm_tensor *a); /* swaps ne[0] and ne[1] */
 
-/* Index of the largest value along ne[0]: {N,R..} -> I32 {1,R..} (first on ties). */
+/* Index of the largest value along ne[0]: {N,R..} -> I32 {1,R..} (first on
+ * ties). With NaN in a row the index is unspecified but in range. */
 MM_API mm_tensor *mm_argmax(mm_graph *g, mm_tensor *a);
 /* Indices of the k largest values along ne[0], largest first (lower index
  * first on ties): {N,R..} -> I32 {k,R..}. */

@@ -4,9 +4,11 @@
  *
  * Memory: inputs are read in place; constants are resident (F32 used in
  * place, F16/BF16 widened once per backend lifetime, keyed by host address,
- * storage and element count); every computed node gets a block from a pool
+ * storage and element count; the reference widens them every compute so the
+ * cache itself is under test); every computed node gets a block from a pool
  * that is recycled as soon as plan->last_use says its last reader ran, and
- * kept between computes (blocks a compute did not touch are released). */
+ * kept between computes (blocks a compute did not touch are released).
+ * Output nodes are computed straight into their graph-owned host copies. */
 #include "cpu_backend.h"
 
 #include <cblas.h>
@@ -51,9 +53,9 @@ typedef struct cpu_backend {
 
 void *mm_cpu_scratch(mm_cpu_ctx *ctx, size_t size)
 {
-    if (size <= ctx->work_size)
+    if (ctx->work && size <= ctx->work_size)
         return ctx->work;
-    size = (size + MM_CPU_ALIGN - 1) / MM_CPU_ALIGN * MM_CPU_ALIGN;
+    size = size ? (size + MM_CPU_ALIGN - 1) / MM_CPU_ALIGN * MM_CPU_ALIGN : MM_CPU_ALIGN;
     void *p = aligned_alloc(MM_CPU_ALIGN, size);
     if (!p) {
         mm_error_set(MM_ERR_NOMEM, "cpu backend: cannot allocate %zu bytes of scratch", size);
@@ -286,8 +288,6 @@ static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *pl
     mm_status s = ensure_node_arrays(cb, g->n_nodes);
     if (s != MM_OK)
         return s;
-    if (!cb->reference && openblas_get_num_threads() != cb->ctx.n_threads)
-        openblas_set_num_threads(cb->ctx.n_threads);
 
     for (int32_t i = 0; i < g->n_nodes; i++) {
         mm_tensor *t = g->nodes[i];
@@ -295,9 +295,23 @@ static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *pl
         cb->node_data[i] = NULL;
         if (!plan->needed[i] || t->op != MM_OP_NONE)
             continue;
-        const void *d = (t->flags & MM_TENSOR_CONSTANT) ? res_get(cb, t) : t->host_data;
-        if (!d)
+        const void *d = t->host_data;
+        if ((t->flags & MM_TENSOR_CONSTANT) && cb->reference && t->storage != MM_DTYPE_F32) {
+            /* the oracle widens afresh every compute: no cache to get wrong */
+            int32_t bi = pool_alloc(cb, mm_tensor_nbytes(t));
+            if (bi < 0) {
+                pool_trim(cb);
+                return MM_ERR_NOMEM;
+            }
+            mm_tensor_widen_to_f32(t, cb->blocks[bi].ptr);
+            d = cb->blocks[bi].ptr;
+        } else if (t->flags & MM_TENSOR_CONSTANT) {
+            d = res_get(cb, t);
+        }
+        if (!d) {
+            pool_trim(cb);
             return mm_error_wrap(MM_ERR_NOMEM, "cpu backend");
+        }
         cb->node_data[i] = (void *)d;
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
@@ -305,6 +319,12 @@ static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *pl
         if ((t->flags & MM_TENSOR_OUTPUT) && t->readback->op != MM_OP_NONE)
             cb->node_data[t->readback->index] = t->out_data;
     }
+    /* Kernels split BLAS work over the pool themselves (ops_blas.c): OpenBLAS
+     * runs single-threaded inside each slice, restored afterwards for any
+     * other user of the library in this process. */
+    int blas_threads = openblas_get_num_threads();
+    if (blas_threads != 1)
+        openblas_set_num_threads(1);
     for (int32_t pos = 0; pos < plan->n_order && s == MM_OK; pos++)
         s = run_node(cb, plan->order[pos], plan, pos);
     for (int32_t i = 0; i < g->n_nodes && s == MM_OK; i++) {
@@ -314,6 +334,8 @@ static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *pl
             memcpy(t->out_data, d, mm_tensor_nbytes(t));
     }
     pool_trim(cb);
+    if (blas_threads != 1)
+        openblas_set_num_threads(blas_threads);
     return s;
 }
 
@@ -368,10 +390,7 @@ mm_status mm_backend_cpu_init(const mm_backend_params *p, mm_backend **out)
     }
     if (n > 1024)
         return mm_error_set(MM_ERR_INVALID, "cpu backend: %d threads (at most 1024)", n);
-    mm_status s = cpu_new(false, n, out);
-    if (s == MM_OK)
-        openblas_set_num_threads(n);
-    return s;
+    return cpu_new(false, n, out);
 }
 
 mm_status mm_backend_cpu_reference_init(mm_backend **out)

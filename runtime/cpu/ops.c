@@ -325,8 +325,10 @@ static void argmax_rows(void *p, int64_t r0, int64_t r1)
         const float *x = (const float *)a->src[0] + r * n;
         float mx = mm_vec_max(x, n);
         int64_t best = 0;
-        while (best < n - 1 && !(x[best] == mx))
-            best++; /* first index holding the maximum (0 if all NaN / -inf) */
+        while (best < n && !(x[best] == mx))
+            best++; /* first index holding the maximum */
+        if (best == n) /* only NaN */
+            best = 0;
         ((int32_t *)a->dst)[r] = (int32_t)best;
     }
 }

@@ -1,16 +1,67 @@
-/* CPU kernels built on OpenBLAS: matmul (sgemm / sgemv straight on the
- * operands when their strides are a layout BLAS reads, else packed first),
+/* CPU kernels built on OpenBLAS: matmul (sgemm straight on the operands
+ * when their strides are a layout BLAS reads, else packed first),
  * attention (per head: scores by sgemm, threaded softmax, sgemm with V; a
  * fused row loop for few queries), and conv1d / patch embedding as im2col +
  * sgemm; decoder-step matmuls (few rows) use a threaded dot/axpy loop.
- * OpenBLAS runs its own threads (set to the backend's count); the
- * pool only runs between BLAS calls, so the two never compete. */
+ * All parallelism comes from the backend's pool: each thread calls a
+ * single-threaded OpenBLAS on its own slice, so there are never more busy
+ * threads than the backend's count. */
 #include "cpu_backend.h"
 #include "vec.h"
 
 #include <cblas.h>
-#include <stdlib.h>
 #include <string.h>
+
+/* ---- threaded sgemm ------------------------------------------------------------------ */
+
+/* OpenBLAS allows this many concurrent single-threaded callers (its
+ * MAX_THREADS buffers); slices beyond it would abort inside OpenBLAS. */
+#define MAX_BLAS_SLICES 64
+
+typedef struct sgemm_job {
+    CBLAS_TRANSPOSE ta, tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    const float *A, *B;
+    float beta;
+    float *C;
+    bool by_cols; /* slice C by columns (few rows) instead of rows */
+} sgemm_job;
+
+static void sgemm_slice(void *p, int32_t ith, int32_t nth)
+{
+    const sgemm_job *j = p;
+    int64_t len = j->by_cols ? j->N : j->M, i0 = len * ith / nth, i1 = len * (ith + 1) / nth;
+    if (i0 == i1)
+        return;
+    if (j->by_cols) {
+        const float *b = j->B + (j->tb == CblasNoTrans ? i0 : i0 * j->ldb);
+        cblas_sgemm(CblasRowMajor, j->ta, j->tb, (int)j->M, (int)(i1 - i0), (int)j->K, 1.0f, j->A, (int)j->lda, b,
+                    (int)j->ldb, j->beta, j->C + i0, (int)j->ldc);
+    } else {
+        const float *a = j->A + (j->ta == CblasNoTrans ? i0 * j->lda : i0);
+        cblas_sgemm(CblasRowMajor, j->ta, j->tb, (int)(i1 - i0), (int)j->N, (int)j->K, 1.0f, a, (int)j->lda, j->B,
+                    (int)j->ldb, j->beta, j->C + i0 * j->ldc, (int)j->ldc);
+    }
+}
+
+/* Row-major C[M,N] = op(A)[M,K] . op(B)[K,N] + beta*C. The pool's threads
+ * each run a single-threaded sgemm on a slice of C (rows, or columns when
+ * there are few rows); cpu_backend.c keeps OpenBLAS at one thread during a
+ * compute, so the pool is the only source of parallelism. Measured on the
+ * shared 2-core machine this matches OpenBLAS's own threading when idle and
+ * degrades less under load (its threads spin-wait). */
+static void sgemm(mm_cpu_ctx *ctx, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    sgemm_job j = {ta, tb, M, N, K, lda, ldb, ldc, A, B, beta, C, false};
+    int32_t nth = ctx && ctx->pool ? ctx->n_threads : 1;
+    if (nth > MAX_BLAS_SLICES)
+        nth = MAX_BLAS_SLICES;
+    if (2.0 * (double)M * (double)N * (double)K < 1e6) /* too small to split */
+        nth = 1;
+    j.by_cols = M < 8 * (int64_t)nth && N > M;
+    mm_threadpool_run(nth > 1 ? ctx->pool : NULL, nth, sgemm_slice, &j);
+}
 
 /* ---- matmul --------------------------------------------------------------------- */
 
@@ -101,22 +152,6 @@ static void skinny_cols(void *p, int64_t m0, int64_t m1)
     }
 }
 
-typedef struct split_job {
-    const operand *A, *B;
-    int64_t M, N, K;
-    float *C;
-} split_job;
-
-static void split_task(void *p, int32_t ith, int32_t nth)
-{
-    const split_job *j = p;
-    int64_t n0 = j->N * ith / nth, n1 = j->N * (ith + 1) / nth;
-    const float *b = j->B->tr == CblasNoTrans ? j->B->p + n0 * j->B->ld : j->B->p + n0;
-    cblas_sgemm(CblasRowMajor, j->B->tr, j->A->tr == CblasNoTrans ? CblasTrans : CblasNoTrans, (int)(n1 - n0),
-                (int)j->M, (int)j->K, 1.0f, b, (int)j->B->ld, j->A->p, (int)j->A->ld, 0.0f, j->C + n0 * j->M,
-                (int)j->M);
-}
-
 /* C (N x M, row-major, ldc M) = B (N x K) . A^T, A being M x K. */
 static void gemm(mm_cpu_ctx *ctx, const operand *A, const operand *B, int64_t M, int64_t N, int64_t K, float *C)
 {
@@ -128,15 +163,8 @@ static void gemm(mm_cpu_ctx *ctx, const operand *A, const operand *B, int64_t M,
             mm_cpu_parallel(ctx, M, 2.0 * (double)(N * K), skinny_cols, &j);
         return;
     }
-    if (getenv("MM_MM_SPLIT") && ctx->pool && N >= 64) {
-        split_job j = {A, B, M, N, K, C};
-        openblas_set_num_threads(1);
-        mm_threadpool_run(ctx->pool, ctx->n_threads, split_task, &j);
-        openblas_set_num_threads(ctx->n_threads);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, B->tr, A->tr == CblasNoTrans ? CblasTrans : CblasNoTrans, (int)N, (int)M, (int)K, 1.0f,
-                B->p, (int)B->ld, A->p, (int)A->ld, 0.0f, C, (int)M);
+    sgemm(ctx, B->tr, A->tr == CblasNoTrans ? CblasTrans : CblasNoTrans, N, M, K, B->p, B->ld, A->p, A->ld, 0.0f, C,
+          M);
 }
 
 static bool strides_aligned(const mm_tensor *t)
@@ -238,7 +266,8 @@ static void attn_softmax_rows(void *p, int64_t r0, int64_t r1)
 }
 
 /* One unit of the gemm path: query rows [q0, q0 + block) of head h, batch b:
- * scores = Q.K^T (sgemm), softmax (threaded when `ctx` is given), out = P.V. */
+ * scores = Q.K^T, softmax, out = P.V; threaded inside when `ctx` is given,
+ * else single-threaded (units running side by side). */
 static void attn_unit(const attn_job *j, mm_cpu_ctx *ctx, float *scores, int64_t b, int64_t h, int64_t q0)
 {
     const mm_cpu_args *a = j->a;
@@ -249,8 +278,8 @@ static void attn_unit(const attn_job *j, mm_cpu_ctx *ctx, float *scores, int64_t
     const float *K = (const float *)mm_cpu_at(a->src[1], k, 0, 0, h / rep, b);
     const float *V = (const float *)mm_cpu_at(a->src[2], v, 0, 0, h / rep, b);
     float *O = (float *)a->dst + ((b * Tq + q0) * H + h) * Dv;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)Tk, (int)D, 1.0f, Q, (int)(q->nb[1] / 4), K,
-                (int)(k->nb[1] / 4), 0.0f, scores, (int)Tk);
+    sgemm(ctx, CblasNoTrans, CblasTrans, nq, Tk, D, Q, (int64_t)q->nb[1] / 4, K, (int64_t)k->nb[1] / 4, 0.0f, scores,
+          Tk);
     if (ctx) {
         attn_job sj = *j;
         sj.scores = scores;
@@ -261,12 +290,10 @@ static void attn_unit(const attn_job *j, mm_cpu_ctx *ctx, float *scores, int64_t
     } else {
         attn_softmax_rows_of(j, scores, b, h, q0, 0, nq);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)Dv, (int)Tk, 1.0f, scores, (int)Tk, V,
-                (int)(v->nb[1] / 4), 0.0f, O, (int)(H * Dv));
+    sgemm(ctx, CblasNoTrans, CblasNoTrans, nq, Dv, Tk, scores, Tk, V, (int64_t)v->nb[1] / 4, 0.0f, O, H * Dv);
 }
 
-/* Units split over the pool's threads, each with its own scores and a
- * single-threaded BLAS. */
+/* Units split over the pool's threads, each with its own scores. */
 static void attn_units_task(void *p, int32_t ith, int32_t nth)
 {
     const attn_job *j = p;
@@ -333,10 +360,10 @@ mm_status mm_cpu_attention(const mm_cpu_args *a)
         nth = 1;
     if (!(j.scores = mm_cpu_scratch(a->ctx, (size_t)(nth * j.block * Tk) * sizeof(float))))
         return MM_ERR_NOMEM;
+    if (nth > MAX_BLAS_SLICES)
+        nth = MAX_BLAS_SLICES;
     if (nth > 1) {
-        openblas_set_num_threads(1);
         mm_threadpool_run(a->ctx->pool, (int32_t)nth, attn_units_task, &j);
-        openblas_set_num_threads(a->ctx->n_threads);
         return MM_OK;
     }
     for (int64_t b = 0; b < B; b++)
@@ -395,8 +422,7 @@ mm_status mm_cpu_conv1d(const mm_cpu_args *a)
         mm_cpu_parallel(a->ctx, CK, (double)Tout, im2col_rows, &j);
         float *out = (float *)a->dst + b * Cout * Tout;
         float beta = fill_bias(out, Cout, Tout, a->src[2], true);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Cout, (int)Tout, (int)CK, 1.0f, a->src[1], (int)CK,
-                    col, (int)Tout, beta, out, (int)Tout);
+        sgemm(a->ctx, CblasNoTrans, CblasNoTrans, Cout, Tout, CK, a->src[1], CK, col, Tout, beta, out, Tout);
     }
     return MM_OK;
 }
@@ -435,8 +461,7 @@ mm_status mm_cpu_patch_embed(const mm_cpu_args *a)
         mm_cpu_parallel(a->ctx, np, (double)CPP, patch_rows, &j);
         float *out = (float *)a->dst + b * np * Cout;
         float beta = fill_bias(out, np, Cout, a->src[2], false);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)np, (int)Cout, (int)CPP, 1.0f, col, (int)CPP,
-                    a->src[1], (int)CPP, beta, out, (int)Cout);
+        sgemm(a->ctx, CblasNoTrans, CblasTrans, np, Cout, CPP, col, CPP, a->src[1], CPP, beta, out, Cout);
     }
     return MM_OK;
 }

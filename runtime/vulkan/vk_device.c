@@ -269,7 +269,15 @@ static void read_limits(mm_vk *vk)
     /* Test switches, so CI on lavapipe covers the paths real GPUs take. */
     if (getenv("MM_VK_NO_SUBGROUP")) /* shared-memory reductions */
         vk->subgroup_arith = false;
-    if (getenv("MM_VK_GPU_KERNELS")) /* tiled matmul, matvec, wide reductions */
+    if (getenv("MM_VK_GPU_KERNELS")) /* storage-buffer reads, tiled matmul, matvec */
+        vk->cpu_device = false;
+    /* The CPU kernels read through texel-buffer views, each spanning two
+     * windows so that any tensor up to one window fits in one view; they
+     * reduce with subgroup operations. */
+    VkDeviceSize view_bytes = (VkDeviceSize)lim->maxTexelBufferElements * 4;
+    VkDeviceSize talign = lim->minTexelBufferOffsetAlignment > 16 ? lim->minTexelBufferOffsetAlignment : 16;
+    vk->texel_window = view_bytes / 2 / talign * talign;
+    if (vk->texel_window < ((VkDeviceSize)16 << 20) || !vk->subgroup_arith)
         vk->cpu_device = false;
 }
 

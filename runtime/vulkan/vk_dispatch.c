@@ -11,24 +11,32 @@
 
 #define VK_SETS_PER_POOL 512
 
-static const char *shader_names[VK_SH_COUNT] = {
-    [VK_SH_COPY] = "copy",
-    [VK_SH_UNARY] = "unary",
-    [VK_SH_BINARY] = "binary",
-    [VK_SH_GET_ROWS] = "get_rows",
-    [VK_SH_IM2COL] = "im2col",
-    [VK_SH_ARGMAX] = "argmax",
-    [VK_SH_TOP_K] = "top_k",
-    [VK_SH_MATMUL] = "matmul",
-    [VK_SH_MATMUL_REG] = "matmul_reg",
-    [VK_SH_MATVEC] = "matvec",
-    [VK_SH_MATVEC_SG] = "matvec_sg",
-    [VK_SH_LAYER_NORM] = "layer_norm",
-    [VK_SH_LAYER_NORM_SG] = "layer_norm_sg",
-    [VK_SH_SOFTMAX] = "softmax",
-    [VK_SH_SOFTMAX_SG] = "softmax_sg",
-    [VK_SH_ATTENTION] = "attention",
-    [VK_SH_ATTENTION_SG] = "attention_sg",
+static const struct {
+    const char *name;
+    bool texel; /* inputs are texel-buffer views (the texel layout) */
+} shaders[VK_SH_COUNT] = {
+    [VK_SH_COPY] = {"copy", false},
+    [VK_SH_UNARY] = {"unary", false},
+    [VK_SH_BINARY] = {"binary", false},
+    [VK_SH_GET_ROWS] = {"get_rows", false},
+    [VK_SH_IM2COL] = {"im2col", false},
+    [VK_SH_ARGMAX] = {"argmax", false},
+    [VK_SH_TOP_K] = {"top_k", false},
+    [VK_SH_MATMUL] = {"matmul", false},
+    [VK_SH_MATMUL_TEX] = {"matmul_tex", true},
+    [VK_SH_MATVEC] = {"matvec", false},
+    [VK_SH_MATVEC_SG] = {"matvec_sg", false},
+    [VK_SH_LAYER_NORM] = {"layer_norm", false},
+    [VK_SH_LAYER_NORM_SG] = {"layer_norm_sg", false},
+    [VK_SH_SOFTMAX] = {"softmax", false},
+    [VK_SH_SOFTMAX_SG] = {"softmax_sg", false},
+    [VK_SH_ATTENTION] = {"attention", false},
+    [VK_SH_ATTENTION_SG] = {"attention_sg", false},
+    [VK_SH_ATTENTION_TEX] = {"attention_tex", true},
+    [VK_SH_UNARY_TEX] = {"unary_tex", true},
+    [VK_SH_BINARY_TEX] = {"binary_tex", true},
+    [VK_SH_LAYER_NORM_TEX] = {"layer_norm_tex", true},
+    [VK_SH_SOFTMAX_TEX] = {"softmax_tex", true},
 };
 
 static const mm_shader_blob *find_blob(const char *name)
@@ -45,12 +53,15 @@ static mm_status create_pool(mm_vk *vk)
     if (!pools)
         return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
     vk->pools = pools;
-    VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_SETS_PER_POOL * VK_N_BINDINGS};
+    VkDescriptorPoolSize size[2] = {
+        {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_SETS_PER_POOL * VK_N_BINDINGS},
+        {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, VK_SETS_PER_POOL * 2 * VK_N_INPUTS},
+    };
     VkDescriptorPoolCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
         .maxSets = VK_SETS_PER_POOL,
-        .poolSizeCount = 1,
-        .pPoolSizes = &size,
+        .poolSizeCount = vk->cpu_device ? 2 : 1,
+        .pPoolSizes = size,
     };
     VkResult r = vkCreateDescriptorPool(vk->dev, &ci, NULL, &vk->pools[vk->n_pools]);
     if (r != VK_SUCCESS)
@@ -59,42 +70,54 @@ static mm_status create_pool(mm_vk *vk)
     return MM_OK;
 }
 
-mm_status vk_dispatch_init(mm_vk *vk)
+/* The storage-buffer layout, or with `texel` the texel-buffer one. */
+static mm_status create_layout(mm_vk *vk, bool texel, VkDescriptorSetLayout *dsl, VkPipelineLayout *layout)
 {
-    for (int i = 0; i < VK_SH_COUNT; i++)
-        if (!find_blob(shader_names[i]))
-            return mm_error_set(MM_ERR_BACKEND, "vulkan: shader %s is not built in", shader_names[i]);
-
-    VkDescriptorSetLayoutBinding bind[VK_N_BINDINGS];
-    for (int i = 0; i < VK_N_BINDINGS; i++)
+    VkDescriptorSetLayoutBinding bind[VK_N_TEX_BINDINGS];
+    uint32_t n = texel ? VK_N_TEX_BINDINGS : VK_N_BINDINGS;
+    for (uint32_t i = 0; i < n; i++)
         bind[i] = (VkDescriptorSetLayoutBinding){
-            .binding = (uint32_t)i,
-            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .binding = i,
+            .descriptorType = texel && (i < VK_N_INPUTS || i >= VK_BIND_VEC4) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                                                               : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
             .descriptorCount = 1,
             .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
         };
     VkDescriptorSetLayoutCreateInfo dci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-        .bindingCount = VK_N_BINDINGS,
+        .bindingCount = n,
         .pBindings = bind,
     };
-    VkResult r = vkCreateDescriptorSetLayout(vk->dev, &dci, NULL, &vk->dsl);
+    VkResult r = vkCreateDescriptorSetLayout(vk->dev, &dci, NULL, dsl);
     if (r != VK_SUCCESS)
         return vk_fail(r, "vkCreateDescriptorSetLayout");
     VkPushConstantRange pcr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES};
     VkPipelineLayoutCreateInfo lci = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
         .setLayoutCount = 1,
-        .pSetLayouts = &vk->dsl,
+        .pSetLayouts = dsl,
         .pushConstantRangeCount = 1,
         .pPushConstantRanges = &pcr,
     };
-    if ((r = vkCreatePipelineLayout(vk->dev, &lci, NULL, &vk->layout)) != VK_SUCCESS)
+    if ((r = vkCreatePipelineLayout(vk->dev, &lci, NULL, layout)) != VK_SUCCESS)
         return vk_fail(r, "vkCreatePipelineLayout");
-    mm_status s = create_pool(vk);
+    return MM_OK;
+}
+
+mm_status vk_dispatch_init(mm_vk *vk)
+{
+    for (int i = 0; i < VK_SH_COUNT; i++)
+        if (!find_blob(shaders[i].name))
+            return mm_error_set(MM_ERR_BACKEND, "vulkan: shader %s is not built in", shaders[i].name);
+    mm_status s = create_layout(vk, false, &vk->dsl, &vk->layout);
+    if (s == MM_OK && vk->cpu_device)
+        s = create_layout(vk, true, &vk->dsl_tex, &vk->layout_tex);
+    if (s == MM_OK)
+        s = create_pool(vk);
     if (s != MM_OK)
         return s;
 
+    VkResult r;
     VkCommandPoolCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
         .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
@@ -141,6 +164,10 @@ void vk_dispatch_free(mm_vk *vk)
         vkDestroyPipelineLayout(vk->dev, vk->layout, NULL);
     if (vk->dsl)
         vkDestroyDescriptorSetLayout(vk->dev, vk->dsl, NULL);
+    if (vk->layout_tex)
+        vkDestroyPipelineLayout(vk->dev, vk->layout_tex, NULL);
+    if (vk->dsl_tex)
+        vkDestroyDescriptorSetLayout(vk->dev, vk->dsl_tex, NULL);
 }
 
 /* ---- command buffer ----------------------------------------------------------- */
@@ -211,7 +238,7 @@ static mm_status get_pipeline(mm_vk *vk, vk_shader sh, const uint32_t *spec, uin
     }
     VkResult r;
     if (!vk->modules[sh]) {
-        const mm_shader_blob *blob = find_blob(shader_names[sh]);
+        const mm_shader_blob *blob = find_blob(shaders[sh].name);
         VkShaderModuleCreateInfo mci = {
             .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
             .codeSize = blob->size,
@@ -219,7 +246,7 @@ static mm_status get_pipeline(mm_vk *vk, vk_shader sh, const uint32_t *spec, uin
         };
         if ((r = vkCreateShaderModule(vk->dev, &mci, NULL, &vk->modules[sh])) != VK_SUCCESS) {
             vk->modules[sh] = VK_NULL_HANDLE;
-            return mm_error_wrap(vk_fail(r, "vkCreateShaderModule"), "vulkan: shader %s", shader_names[sh]);
+            return mm_error_wrap(vk_fail(r, "vkCreateShaderModule"), "vulkan: shader %s", shaders[sh].name);
         }
     }
     if (vk->n_pipes == vk->cap_pipes) {
@@ -243,12 +270,14 @@ static mm_status get_pipeline(mm_vk *vk, vk_shader sh, const uint32_t *spec, uin
             .pName = "main",
             .pSpecializationInfo = &si,
         },
-        .layout = vk->layout,
+        .layout = shaders[sh].texel ? vk->layout_tex : vk->layout,
     };
+    if (shaders[sh].texel && !vk->layout_tex)
+        return mm_error_set(MM_ERR_BACKEND, "vulkan: shader %s needs texel mode", shaders[sh].name);
     vk_pipeline *p = &vk->pipes[vk->n_pipes];
     r = vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &ci, NULL, &p->pipe);
     if (r != VK_SUCCESS)
-        return mm_error_wrap(vk_fail(r, "vkCreateComputePipelines"), "vulkan: shader %s", shader_names[sh]);
+        return mm_error_wrap(vk_fail(r, "vkCreateComputePipelines"), "vulkan: shader %s", shaders[sh].name);
     p->shader = sh;
     p->n_spec = n_spec;
     memset(p->spec, 0, sizeof p->spec);
@@ -258,7 +287,7 @@ static mm_status get_pipeline(mm_vk *vk, vk_shader sh, const uint32_t *spec, uin
     return MM_OK;
 }
 
-static mm_status alloc_set(mm_vk *vk, VkDescriptorSet *set)
+static mm_status alloc_set(mm_vk *vk, VkDescriptorSetLayout dsl, VkDescriptorSet *set)
 {
     for (;;) {
         if (vk->pool_cur == vk->n_pools) {
@@ -270,7 +299,7 @@ static mm_status alloc_set(mm_vk *vk, VkDescriptorSet *set)
             .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
             .descriptorPool = vk->pools[vk->pool_cur],
             .descriptorSetCount = 1,
-            .pSetLayouts = &vk->dsl,
+            .pSetLayouts = &dsl,
         };
         VkResult r = vkAllocateDescriptorSets(vk->dev, &ai, set);
         if (r == VK_SUCCESS)
@@ -311,6 +340,33 @@ vk_view vk_view_contiguous(vk_buf *buf, VkDeviceSize off, int32_t n_dims, const 
     return v;
 }
 
+vk_args vk_args_for(vk_shader sh)
+{
+    return (vk_args){.texel = shaders[sh].texel};
+}
+
+/* Texel inputs: the view whose window holds the tensor's start; element
+ * offsets count from the view. */
+static mm_status arg_texel(const mm_vk *vk, vk_args *a, int binding, const vk_view *v, VkDeviceSize span,
+                           uint32_t *elem_off)
+{
+    uint32_t w = (uint32_t)(v->off / vk->texel_window);
+    VkDeviceSize start = (VkDeviceSize)w * vk->texel_window;
+    if (w >= v->buf->n_views || v->off + span > start + 2 * vk->texel_window)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: a tensor spanning %.1f MiB exceeds this device's texel buffer "
+                            "range (maxTexelBufferElements)", span / 1048576.0);
+    a->v1[binding] = v->buf->v1[w];
+    a->v4[binding] = v->buf->v4[w];
+    /* synced as reading the whole view: what a shader may reach through it
+     * (barriers cost little on the CPU devices that use texel reads) */
+    VkDeviceSize len = v->buf->size - start < 2 * vk->texel_window ? v->buf->size - start : 2 * vk->texel_window;
+    a->info[binding] = (VkDescriptorBufferInfo){v->buf->buf, start, len};
+    a->write[binding] = false;
+    if (elem_off)
+        *elem_off = (uint32_t)((v->off - start) / 4);
+    return MM_OK;
+}
+
 mm_status vk_arg(vk_rec *r, vk_args *a, int binding, const vk_view *v, bool write, uint32_t *elem_off)
 {
     mm_vk *vk = r->vk;
@@ -322,6 +378,8 @@ mm_status vk_arg(vk_rec *r, vk_args *a, int binding, const vk_view *v, bool writ
     for (int i = 0; i < 4; i++)
         if (v->ne[i] > 1 && v->nb[i] % 4)
             return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: stride %zu is not a multiple of 4 bytes", v->nb[i]);
+    if (a->texel && binding < VK_N_INPUTS)
+        return arg_texel(vk, a, binding, v, span, elem_off);
     VkDeviceSize range = vk_align_up(v->off - base + span, 16); /* whole vec4s for vec4 aliases */
     if (range > v->buf->size - base)
         range = v->buf->size - base;
@@ -403,12 +461,30 @@ mm_status vk_groups(const mm_vk *vk, uint64_t n, uint32_t *gx, uint32_t *gy)
 
 uint32_t vk_reduce_wg(const mm_vk *vk, int64_t n)
 {
-    uint32_t cap = vk->max_invocations < vk->max_wg_size ? vk->max_invocations : vk->max_wg_size;
-    uint32_t limit = vk->cpu_device ? 64 : 256; /* lavapipe: barriers cost more than lanes gain */
+    if (vk->cpu_device) { /* one SIMD vector (no barriers) unless 3 passes over the
+                              * row would exceed the loop budget */
+        uint32_t wg = vk_lanes(vk);
+        while (wg < vk_max_wg(vk) && 3 * (n / wg + 1) > VK_LOOP_BUDGET)
+            wg *= 2;
+        return wg;
+    }
     uint32_t wg = 32;
-    while (wg < limit && wg * 2 <= cap && (int64_t)wg < n)
+    while (wg < vk_max_wg(vk) && (int64_t)wg < n)
         wg *= 2;
-    return wg <= cap ? wg : cap;
+    return wg;
+}
+
+uint32_t vk_max_wg(const mm_vk *vk)
+{
+    uint32_t cap = vk->max_invocations < vk->max_wg_size ? vk->max_invocations : vk->max_wg_size;
+    return cap < 256 ? cap : 256;
+}
+
+uint32_t vk_lanes(const mm_vk *vk)
+{
+    uint32_t cap = vk->max_invocations < vk->max_wg_size ? vk->max_invocations : vk->max_wg_size;
+    uint32_t n = vk->subgroup_size < 64 ? vk->subgroup_size : 64;
+    return n < cap ? n : cap;
 }
 
 mm_status vk_dispatch(vk_rec *r, const vk_args *a, vk_shader sh, const uint32_t *spec, uint32_t n_spec,
@@ -418,31 +494,46 @@ mm_status vk_dispatch(vk_rec *r, const vk_args *a, vk_shader sh, const uint32_t 
     if (gx > vk->max_groups[0] || gy > vk->max_groups[1] || gz > vk->max_groups[2])
         return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: dispatch of %u x %u x %u workgroups exceeds the device limits",
                             gx, gy, gz);
+    bool texel = shaders[sh].texel;
+    if (texel != a->texel)
+        return mm_error_set(MM_ERR_BACKEND, "vulkan: %s bound with the wrong descriptor kind", shaders[sh].name);
+    VkPipelineLayout layout = texel ? vk->layout_tex : vk->layout;
     VkPipeline pipe = VK_NULL_HANDLE;
     VkDescriptorSet set = VK_NULL_HANDLE;
     mm_status s = get_pipeline(vk, sh, spec, n_spec, &pipe);
     if (s == MM_OK)
-        s = alloc_set(vk, &set);
+        s = alloc_set(vk, texel ? vk->dsl_tex : vk->dsl, &set);
     if (s != MM_OK)
         return s;
     VkDescriptorBufferInfo info[VK_N_BINDINGS];
-    VkWriteDescriptorSet wr[VK_N_BINDINGS];
-    for (int i = 0; i < VK_N_BINDINGS; i++) {
-        info[i] = a->info[i].buffer ? a->info[i] : (VkDescriptorBufferInfo){vk->status.buf, 0, VK_WHOLE_SIZE};
+    VkBufferView views[VK_N_TEX_BINDINGS];
+    VkWriteDescriptorSet wr[VK_N_TEX_BINDINGS];
+    uint32_t n = texel ? VK_N_TEX_BINDINGS : VK_N_BINDINGS;
+    for (uint32_t i = 0; i < n; i++) {
         wr[i] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
             .dstSet = set,
-            .dstBinding = (uint32_t)i,
+            .dstBinding = i,
             .descriptorCount = 1,
             .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-            .pBufferInfo = &info[i],
         };
+        if (texel && (i < VK_N_INPUTS || i >= VK_BIND_VEC4)) {
+            uint32_t in = i < VK_N_INPUTS ? i : i - VK_BIND_VEC4;
+            bool set_in = a->info[in].buffer != VK_NULL_HANDLE;
+            views[i] = i < VK_N_INPUTS ? (set_in ? a->v1[in] : vk->status.v1[0])
+                                       : (set_in ? a->v4[in] : vk->status.v4[0]);
+            wr[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            wr[i].pTexelBufferView = &views[i];
+        } else {
+            info[i] = a->info[i].buffer ? a->info[i] : (VkDescriptorBufferInfo){vk->status.buf, 0, VK_WHOLE_SIZE};
+            wr[i].pBufferInfo = &info[i];
+        }
     }
-    vkUpdateDescriptorSets(vk->dev, VK_N_BINDINGS, wr, 0, NULL);
+    vkUpdateDescriptorSets(vk->dev, n, wr, 0, NULL);
     sync_args(r, a);
     vkCmdBindPipeline(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
-    vkCmdBindDescriptorSets(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
-    vkCmdPushConstants(r->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    vkCmdBindDescriptorSets(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, NULL);
+    vkCmdPushConstants(r->cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
     vkCmdDispatch(r->cmd, gx, gy, gz);
     r->n_dispatch++;
     return MM_OK;

@@ -11,12 +11,23 @@
 
 #include "backend_impl.h"
 
-/* Every pipeline shares one descriptor set layout: bindings 0..3 are op
- * inputs, 4 the result, 5 a small status buffer (shader-detected errors).
+/* Pipelines share one descriptor set layout: bindings 0..3 are op inputs
+ * (storage buffers), 4 the result, 5 a small status buffer (shader-detected
+ * errors). Texel-read shaders (*_tex) have a second layout where inputs are
+ * uniform texel buffers: an R32F view at b and an RGBA32F view at b + 6.
  * Unused bindings point at the status buffer. */
 #define VK_N_BINDINGS 6
+#define VK_N_INPUTS 4
 #define VK_BIND_DST 4
 #define VK_BIND_STATUS 5
+#define VK_BIND_VEC4 6 /* texel layout: RGBA32F view of input b at b + 6 */
+#define VK_N_TEX_BINDINGS 10
+
+/* llvmpipe (lavapipe) silently ends an invocation's loops once they have
+ * run 65535 iterations in all (one counter per invocation, shared by every
+ * loop). Kernels for CPU devices stay below this many; ops that could not
+ * split their work fail with MM_ERR_UNSUPPORTED instead. */
+#define VK_LOOP_BUDGET 60000u
 #define VK_MAX_SPEC 8
 #define VK_PUSH_BYTES 128
 
@@ -29,7 +40,7 @@ typedef enum vk_shader {
     VK_SH_ARGMAX,
     VK_SH_TOP_K,
     VK_SH_MATMUL,
-    VK_SH_MATMUL_REG,
+    VK_SH_MATMUL_TEX,
     VK_SH_MATVEC,
     VK_SH_MATVEC_SG,
     VK_SH_LAYER_NORM,
@@ -38,6 +49,11 @@ typedef enum vk_shader {
     VK_SH_SOFTMAX_SG,
     VK_SH_ATTENTION,
     VK_SH_ATTENTION_SG,
+    VK_SH_ATTENTION_TEX,
+    VK_SH_UNARY_TEX,
+    VK_SH_BINARY_TEX,
+    VK_SH_LAYER_NORM_TEX,
+    VK_SH_SOFTMAX_TEX,
     VK_SH_COUNT
 } vk_shader;
 
@@ -46,6 +62,10 @@ typedef struct vk_buf {
     VkDeviceMemory mem;
     VkDeviceSize size;
     uint8_t *map; /* host pointer when the memory is host-visible */
+    /* texel mode: R32F and RGBA32F views of window w, covering bytes
+     * [w * texel_window, (w + 2) * texel_window) */
+    VkBufferView *v1, *v4;
+    uint32_t n_views;
 } vk_buf;
 
 typedef enum vk_mem_kind {
@@ -90,13 +110,14 @@ typedef struct mm_vk {
     uint32_t max_shared, max_invocations, max_wg_size, max_groups[3];
     uint32_t subgroup_size;
     bool subgroup_arith; /* subgroup add/max in compute shaders           */
-    bool cpu_device;     /* CPU-emulated (lavapipe): no-shared-memory kernels */
+    bool cpu_device;     /* CPU-emulated (lavapipe): texel-read, barrier-free kernels */
+    VkDeviceSize texel_window; /* cpu_device: bytes between texel view starts */
     bool direct;         /* device memory is host-mapped: no staging copies */
     uint32_t mem_device, mem_staging, mem_host; /* memory type indices      */
 
     /* pipelines and command recording */
-    VkDescriptorSetLayout dsl;
-    VkPipelineLayout layout;
+    VkDescriptorSetLayout dsl, dsl_tex;
+    VkPipelineLayout layout, layout_tex;
     VkDescriptorPool *pools;
     uint32_t n_pools, pool_cur;
     VkShaderModule modules[VK_SH_COUNT];
@@ -152,10 +173,13 @@ typedef struct vk_rec {
     uint32_t n_dispatch, n_barrier;
 } vk_rec;
 
-/* The descriptor bindings of one dispatch. */
+/* The descriptor bindings of one dispatch; `texel` (from the shader) makes
+ * inputs texel-buffer views, whose element offsets count from the view. */
 typedef struct vk_args {
-    VkDescriptorBufferInfo info[VK_N_BINDINGS];
+    bool texel;
+    VkDescriptorBufferInfo info[VK_N_BINDINGS]; /* also the range synced on */
     bool write[VK_N_BINDINGS];
+    VkBufferView v1[VK_N_INPUTS], v4[VK_N_INPUTS];
 } vk_args;
 
 /* vk_device.c */
@@ -186,12 +210,15 @@ void vk_rec_barrier(vk_rec *r);
 VkDeviceSize vk_view_span(const vk_view *v);
 vk_view vk_view_of(const vk_rec *r, const mm_tensor *t);
 vk_view vk_view_contiguous(vk_buf *buf, VkDeviceSize off, int32_t n_dims, const int64_t *ne);
+vk_args vk_args_for(vk_shader sh); /* empty bindings for a dispatch of sh */
 mm_status vk_arg(vk_rec *r, vk_args *a, int binding, const vk_view *v, bool write, uint32_t *elem_off);
 mm_status vk_dispatch(vk_rec *r, const vk_args *a, vk_shader sh, const uint32_t *spec, uint32_t n_spec,
                       const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
 /* Splits n workgroups over x (<= the device limit) and y. */
 mm_status vk_groups(const mm_vk *vk, uint64_t n, uint32_t *gx, uint32_t *gy);
 uint32_t vk_reduce_wg(const mm_vk *vk, int64_t n); /* power-of-two workgroup size for a row of n */
+uint32_t vk_lanes(const mm_vk *vk); /* CPU devices: invocations of one SIMD vector (subgroup size) */
+uint32_t vk_max_wg(const mm_vk *vk); /* largest 1-D workgroup used, <= 256 */
 
 /* vk_ops.c */
 VkDeviceSize vk_op_scratch_bytes(const mm_tensor *t);

@@ -36,10 +36,47 @@ static VkBufferCreateInfo buffer_info(VkDeviceSize size)
     return (VkBufferCreateInfo){
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
-        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                 VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
+                 VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
+}
+
+/* Texel mode: R32F and RGBA32F views starting every texel_window bytes,
+ * each two windows long (or to the end of the buffer). */
+static mm_status create_views(mm_vk *vk, vk_buf *b)
+{
+    uint32_t n = (uint32_t)((b->size + vk->texel_window - 1) / vk->texel_window);
+    b->v1 = calloc(2 * (size_t)n, sizeof *b->v1);
+    if (!b->v1) {
+        vk_buf_destroy(vk, b);
+        return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
+    }
+    b->v4 = b->v1 + n;
+    b->n_views = n;
+    for (uint32_t w = 0; w < n; w++) {
+        VkDeviceSize start = w * vk->texel_window, len = b->size - start;
+        if (len > 2 * vk->texel_window)
+            len = 2 * vk->texel_window;
+        VkBufferViewCreateInfo ci = {
+            .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+            .buffer = b->buf,
+            .format = VK_FORMAT_R32_SFLOAT,
+            .offset = start,
+            .range = len / 4 * 4,
+        };
+        VkResult r = vkCreateBufferView(vk->dev, &ci, NULL, &b->v1[w]);
+        if (r == VK_SUCCESS && len >= 16) {
+            ci.format = VK_FORMAT_R32G32B32A32_SFLOAT;
+            ci.range = len / 16 * 16;
+            r = vkCreateBufferView(vk->dev, &ci, NULL, &b->v4[w]);
+        }
+        if (r != VK_SUCCESS) {
+            vk_buf_destroy(vk, b);
+            return vk_fail(r, "vkCreateBufferView");
+        }
+    }
+    return MM_OK;
 }
 
 mm_status vk_buf_create(mm_vk *vk, vk_buf *b, VkDeviceSize size, vk_mem_kind kind)
@@ -73,7 +110,10 @@ mm_status vk_buf_create(mm_vk *vk, vk_buf *b, VkDeviceSize size, vk_mem_kind kin
         vk_buf_destroy(vk, b);
         return vk_fail(r, "vkBindBufferMemory");
     }
-    if (vk->mem_props.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
+    /* device buffers are mapped only on the direct path: with staging every
+     * transfer goes through copies, even where the memory could be mapped */
+    bool host_visible = vk->mem_props.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+    if (host_visible && (kind != VK_MEM_DEVICE || vk->direct)) {
         void *map;
         if ((r = vkMapMemory(vk->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &map)) != VK_SUCCESS) {
             vk_buf_destroy(vk, b);
@@ -82,11 +122,18 @@ mm_status vk_buf_create(mm_vk *vk, vk_buf *b, VkDeviceSize size, vk_mem_kind kin
         b->map = map;
     }
     b->size = size;
-    return MM_OK;
+    return kind != VK_MEM_STAGING && vk->cpu_device ? create_views(vk, b) : MM_OK;
 }
 
 void vk_buf_destroy(mm_vk *vk, vk_buf *b)
 {
+    for (uint32_t i = 0; i < b->n_views; i++) {
+        if (b->v1[i])
+            vkDestroyBufferView(vk->dev, b->v1[i], NULL);
+        if (b->v4[i])
+            vkDestroyBufferView(vk->dev, b->v4[i], NULL);
+    }
+    free(b->v1);
     if (b->buf)
         vkDestroyBuffer(vk->dev, b->buf, NULL);
     if (b->mem)

@@ -20,7 +20,7 @@ typedef struct {
         a_r2, a_r3, b_r2, b_r3, ne2, bias_mode;
 } pc_matmul;
 typedef struct { uint32_t D, V, r0, r1, t_off, i_off, d_off, n; } pc_get_rows;
-typedef struct { uint32_t ne0, nrows, k, s_off, d_off; } pc_rows; /* argmax, top_k */
+typedef struct { uint32_t ne0, nrows, k, s_off, d_off, t0, t1; } pc_rows; /* argmax, top_k */
 typedef struct { uint32_t mode, ne0, ne1, ne2, K, stride, pad, rows, cols, x_off, d_off, n; } pc_im2col;
 
 _Static_assert(sizeof(pc_attention) <= VK_PUSH_BYTES && sizeof(pc_matmul) <= VK_PUSH_BYTES, "push constants");
@@ -38,18 +38,31 @@ enum { BIAS_NONE = 0, BIAS_M = 1, BIAS_N = 2 };
 
 static uint32_t el(size_t nb) { return (uint32_t)(nb / 4); }
 
-static uint32_t max_wg(const mm_vk *vk)
+/* One invocation per element (per 4 with vec4), n elements, over a 2-D grid. */
+static mm_status launch_elems(vk_rec *r, const vk_args *a, vk_shader sh, const void *pc, uint32_t size, uint64_t n,
+                              uint32_t vec4)
 {
-    uint32_t cap = vk->max_invocations < vk->max_wg_size ? vk->max_invocations : vk->max_wg_size;
-    return cap < 256 ? cap : 256;
+    uint32_t spec[2] = {vk_max_wg(r->vk), vec4}, gx, gy;
+    uint64_t n_inv = vec4 ? n / 4 : n;
+    TRY(vk_groups(r->vk, (n_inv + spec[0] - 1) / spec[0], &gx, &gy));
+    return vk_dispatch(r, a, sh, spec, 2, pc, size, gx, gy, 1);
 }
 
-/* One invocation per element, n elements, over a 2-D grid. */
 static mm_status launch_1d(vk_rec *r, const vk_args *a, vk_shader sh, const void *pc, uint32_t size, uint64_t n)
 {
-    uint32_t spec[1] = {max_wg(r->vk)}, gx, gy;
-    TRY(vk_groups(r->vk, (n + spec[0] - 1) / spec[0], &gx, &gy));
-    return vk_dispatch(r, a, sh, spec, 1, pc, size, gx, gy, 1);
+    return launch_elems(r, a, sh, pc, size, n, 0);
+}
+
+/* Whether 4 consecutive elements of a row sit together and 16-byte aligned
+ * (elem_off: the tensor's first element within its binding). */
+static bool rows_vec4(const mm_tensor *t, uint32_t elem_off)
+{
+    if (t->ne[0] % 4 || elem_off % 4 || t->nb[0] != 4)
+        return false;
+    for (int i = 1; i < 4; i++)
+        if (t->ne[i] > 1 && t->nb[i] % 16)
+            return false;
+    return true;
 }
 
 /* One workgroup per row. */
@@ -61,12 +74,23 @@ static mm_status launch_rows(vk_rec *r, const vk_args *a, vk_shader sh, uint32_t
     return vk_dispatch(r, a, sh, spec, 1, pc, size, gx, gy, 1);
 }
 
-static vk_shader with_subgroups(const mm_vk *vk, vk_shader plain, vk_shader sg)
+/* The variant for this device: texel reads on CPU devices, else subgroup
+ * reductions where available, else plain. */
+static vk_shader variant(const mm_vk *vk, vk_shader plain, vk_shader sg, vk_shader tex)
 {
-    return vk->subgroup_arith ? sg : plain;
+    return vk->cpu_device ? tex : vk->subgroup_arith ? sg : plain;
 }
 
 static uint64_t n_rows(const mm_tensor *t) { return (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]); }
+
+/* Binds graph tensor t (NULL: an absent optional input, left unbound). */
+static mm_status arg_tensor(vk_rec *r, vk_args *a, int binding, const mm_tensor *t, bool write, uint32_t *elem_off)
+{
+    if (!t)
+        return MM_OK;
+    vk_view v = vk_view_of(r, t);
+    return vk_arg(r, a, binding, &v, write, elem_off);
+}
 
 /* ---- layout ---------------------------------------------------------------------- */
 
@@ -79,7 +103,7 @@ static mm_status record_copy(vk_rec *r, const vk_view *src, const vk_view *dst)
         pc.dnb[i] = el(dst->nb[i]);
         pc.n *= pc.ne[i];
     }
-    vk_args a = {0};
+    vk_args a = vk_args_for(VK_SH_COPY);
     TRY(vk_arg(r, &a, 0, src, false, &pc.s_off));
     TRY(vk_arg(r, &a, VK_BIND_DST, dst, true, &pc.d_off));
     return launch_1d(r, &a, VK_SH_COPY, &pc, sizeof pc, pc.n);
@@ -118,11 +142,11 @@ static mm_status op_unary(vk_rec *r, const mm_tensor *t, uint32_t op, float scal
         pc.ne[i] = (uint32_t)x->ne[i];
         pc.snb[i] = el(x->nb[i]);
     }
-    vk_view src = vk_view_of(r, x), dst = vk_view_of(r, t);
-    vk_args a = {0};
-    TRY(vk_arg(r, &a, 0, &src, false, &pc.s_off));
-    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
-    return launch_1d(r, &a, VK_SH_UNARY, &pc, sizeof pc, pc.n);
+    vk_shader sh = r->vk->cpu_device ? VK_SH_UNARY_TEX : VK_SH_UNARY;
+    vk_args a = vk_args_for(sh);
+    TRY(arg_tensor(r, &a, 0, x, false, &pc.s_off));
+    TRY(arg_tensor(r, &a, VK_BIND_DST, t, true, &pc.d_off));
+    return launch_elems(r, &a, sh, &pc, sizeof pc, pc.n, rows_vec4(x, pc.s_off) && pc.d_off % 4 == 0);
 }
 
 static mm_status op_binary(vk_rec *r, const mm_tensor *t, uint32_t op)
@@ -134,12 +158,14 @@ static mm_status op_binary(vk_rec *r, const mm_tensor *t, uint32_t op)
         pc.anb[i] = el(x->nb[i]);
         pc.bnb[i] = y->ne[i] == 1 ? 0 : el(y->nb[i]);
     }
-    vk_view va = vk_view_of(r, x), vb = vk_view_of(r, y), dst = vk_view_of(r, t);
-    vk_args a = {0};
-    TRY(vk_arg(r, &a, 0, &va, false, &pc.a_off));
-    TRY(vk_arg(r, &a, 1, &vb, false, &pc.b_off));
-    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
-    return launch_1d(r, &a, VK_SH_BINARY, &pc, sizeof pc, pc.n);
+    vk_shader sh = r->vk->cpu_device ? VK_SH_BINARY_TEX : VK_SH_BINARY;
+    vk_args a = vk_args_for(sh);
+    TRY(arg_tensor(r, &a, 0, x, false, &pc.a_off));
+    TRY(arg_tensor(r, &a, 1, y, false, &pc.b_off));
+    TRY(arg_tensor(r, &a, VK_BIND_DST, t, true, &pc.d_off));
+    /* b: vec4 rows, or one element broadcast along ne0 */
+    bool b4 = y->ne[0] == 1 || rows_vec4(y, pc.b_off);
+    return launch_elems(r, &a, sh, &pc, sizeof pc, pc.n, rows_vec4(x, pc.a_off) && b4 && pc.d_off % 4 == 0);
 }
 
 /* ---- row reductions ---------------------------------------------------------------- */
@@ -149,20 +175,13 @@ static mm_status op_layer_norm(vk_rec *r, const mm_tensor *t)
     const mm_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
     pc_layer_norm pc = {.ne0 = (uint32_t)x->ne[0], .nrows = (uint32_t)n_rows(x), .has_w = w != NULL,
                         .has_b = b != NULL, .eps = t->op_f[0]};
-    vk_view vx = vk_view_of(r, x), dst = vk_view_of(r, t);
-    vk_args a = {0};
-    TRY(vk_arg(r, &a, 0, &vx, false, &pc.x_off));
-    if (w) {
-        vk_view vw = vk_view_of(r, w);
-        TRY(vk_arg(r, &a, 1, &vw, false, &pc.w_off));
-    }
-    if (b) {
-        vk_view vb = vk_view_of(r, b);
-        TRY(vk_arg(r, &a, 2, &vb, false, &pc.b_off));
-    }
-    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
-    return launch_rows(r, &a, with_subgroups(r->vk, VK_SH_LAYER_NORM, VK_SH_LAYER_NORM_SG),
-                       vk_reduce_wg(r->vk, x->ne[0]), &pc, sizeof pc, pc.nrows);
+    vk_shader sh = variant(r->vk, VK_SH_LAYER_NORM, VK_SH_LAYER_NORM_SG, VK_SH_LAYER_NORM_TEX);
+    vk_args a = vk_args_for(sh);
+    TRY(arg_tensor(r, &a, 0, x, false, &pc.x_off));
+    TRY(arg_tensor(r, &a, 1, w, false, &pc.w_off));
+    TRY(arg_tensor(r, &a, 2, b, false, &pc.b_off));
+    TRY(arg_tensor(r, &a, VK_BIND_DST, t, true, &pc.d_off));
+    return launch_rows(r, &a, sh, vk_reduce_wg(r->vk, x->ne[0]), &pc, sizeof pc, pc.nrows);
 }
 
 static mm_status op_softmax(vk_rec *r, const mm_tensor *t)
@@ -173,27 +192,34 @@ static mm_status op_softmax(vk_rec *r, const mm_tensor *t)
         pc.ne[i] = (uint32_t)x->ne[i];
         pc.mnb[i] = mask && mask->ne[i] > 1 ? el(mask->nb[i]) : 0;
     }
-    vk_view vx = vk_view_of(r, x), dst = vk_view_of(r, t);
-    vk_args a = {0};
-    TRY(vk_arg(r, &a, 0, &vx, false, &pc.x_off));
-    if (mask) {
-        vk_view vm = vk_view_of(r, mask);
-        TRY(vk_arg(r, &a, 1, &vm, false, &pc.m_off));
-    }
-    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
-    return launch_rows(r, &a, with_subgroups(r->vk, VK_SH_SOFTMAX, VK_SH_SOFTMAX_SG), vk_reduce_wg(r->vk, x->ne[0]),
-                       &pc, sizeof pc, n_rows(x));
+    vk_shader sh = variant(r->vk, VK_SH_SOFTMAX, VK_SH_SOFTMAX_SG, VK_SH_SOFTMAX_TEX);
+    vk_args a = vk_args_for(sh);
+    TRY(arg_tensor(r, &a, 0, x, false, &pc.x_off));
+    TRY(arg_tensor(r, &a, 1, mask, false, &pc.m_off));
+    TRY(arg_tensor(r, &a, VK_BIND_DST, t, true, &pc.d_off));
+    return launch_rows(r, &a, sh, vk_reduce_wg(r->vk, x->ne[0]), &pc, sizeof pc, n_rows(x));
 }
 
 static mm_status op_rows_index(vk_rec *r, const mm_tensor *t, vk_shader sh)
 {
     const mm_tensor *x = t->src[0];
     pc_rows pc = {.ne0 = (uint32_t)x->ne[0], .nrows = (uint32_t)n_rows(x), .k = (uint32_t)t->op_i[0]};
-    vk_view vx = vk_view_of(r, x), dst = vk_view_of(r, t);
-    vk_args a = {0};
-    TRY(vk_arg(r, &a, 0, &vx, false, &pc.s_off));
-    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
-    return launch_rows(r, &a, sh, vk_reduce_wg(r->vk, x->ne[0]), &pc, sizeof pc, pc.nrows);
+    vk_args a = vk_args_for(sh);
+    TRY(arg_tensor(r, &a, 0, x, false, &pc.s_off));
+    TRY(arg_tensor(r, &a, VK_BIND_DST, t, true, &pc.d_off));
+    /* a power of two for the pair tree (no subgroup variant) */
+    uint32_t wg = 32, k = sh == VK_SH_TOP_K ? pc.k : 1;
+    while (wg < vk_max_wg(r->vk) && (int64_t)wg < x->ne[0])
+        wg *= 2;
+    /* picks per dispatch within the loop budget (one pass: a scan and the tree) */
+    uint32_t pass = (pc.ne0 + wg - 1) / wg + 2 * 32, chunk = VK_LOOP_BUDGET / pass;
+    if (chunk < 1)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: rows of %u values are too long for this device", pc.ne0);
+    for (pc.t0 = 0; pc.t0 < k; pc.t0 += chunk) {
+        pc.t1 = k - pc.t0 < chunk ? k : pc.t0 + chunk;
+        TRY(launch_rows(r, &a, sh, wg, &pc, sizeof pc, pc.nrows));
+    }
+    return MM_OK;
 }
 
 /* ---- attention ------------------------------------------------------------------------ */
@@ -219,24 +245,34 @@ static mm_status op_attention(vk_rec *r, const mm_tensor *t)
         pc.v_s[i] = el(v->nb[i + 1]);
         pc.m_s[i] = mask && mask->ne[i + 1] > 1 ? el(mask->nb[i + 1]) : 0;
     }
-    uint32_t wg = max_wg(vk) < 64 ? max_wg(vk) : 64;
-    uint32_t dmax = pc.D > pc.Dv ? pc.D : pc.Dv;
-    dmax = (dmax + wg - 1) / wg * wg;
-    if ((dmax + 2 * wg) * 4 > vk->max_shared)
-        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention head size %u exceeds shared memory", dmax);
-    vk_view vq = vk_view_of(r, q), vkk = vk_view_of(r, k), vv = vk_view_of(r, v), dst = vk_view_of(r, t);
-    vk_args a = {0};
-    TRY(vk_arg(r, &a, 0, &vq, false, &pc.q_off));
-    TRY(vk_arg(r, &a, 1, &vkk, false, &pc.k_off));
-    TRY(vk_arg(r, &a, 2, &vv, false, &pc.v_off));
-    if (mask) {
-        vk_view vm = vk_view_of(r, mask);
-        TRY(vk_arg(r, &a, 3, &vm, false, &pc.m_off));
+    uint32_t dmax = pc.D > pc.Dv ? pc.D : pc.Dv, spec[4], gx = pc.Tq;
+    vk_shader sh = variant(vk, VK_SH_ATTENTION, VK_SH_ATTENTION_SG, VK_SH_ATTENTION_TEX);
+    if (vk->cpu_device) { /* a query per lane, head rows in registers */
+        if (pc.Tk / 4 > VK_LOOP_BUDGET)
+            return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention over %u keys is too long for this device", pc.Tk);
+        spec[0] = vk_lanes(vk);
+        spec[1] = (dmax + 3) / 4;
+        /* queries per lane: k/v fetches serve them all, while extra lanes
+         * redo the last query, so only as many as the queries fill */
+        spec[3] = pc.Tq >= 4 * spec[0] && spec[1] <= 32 ? 4 : pc.Tq >= 2 * spec[0] ? 2 : 1;
+        gx = (pc.Tq + spec[0] * spec[3] - 1) / (spec[0] * spec[3]);
+    } else { /* a workgroup per query, head rows in shared memory */
+        spec[0] = vk_max_wg(vk) < 64 ? vk_max_wg(vk) : 64;
+        spec[1] = (dmax + spec[0] - 1) / spec[0] * spec[0];
+        if ((spec[1] + 2 * spec[0]) * 4 > vk->max_shared)
+            return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention head size %u exceeds shared memory", dmax);
     }
-    TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));
-    uint32_t spec[2] = {wg, dmax};
-    return vk_dispatch(r, &a, with_subgroups(vk, VK_SH_ATTENTION, VK_SH_ATTENTION_SG), spec, 2, &pc, sizeof pc,
-                       (uint32_t)q->ne[1], (uint32_t)q->ne[2], (uint32_t)q->ne[3]);
+    vk_args a = vk_args_for(sh);
+    TRY(arg_tensor(r, &a, 0, q, false, &pc.q_off));
+    TRY(arg_tensor(r, &a, 1, k, false, &pc.k_off));
+    TRY(arg_tensor(r, &a, 2, v, false, &pc.v_off));
+    TRY(arg_tensor(r, &a, 3, mask, false, &pc.m_off));
+    TRY(arg_tensor(r, &a, VK_BIND_DST, t, true, &pc.d_off));
+    /* attention_tex: vec4 reads when every row starts 16-byte aligned */
+    spec[2] = pc.D % 4 == 0 && pc.Dv % 4 == 0 && pc.q_off % 4 == 0 && pc.k_off % 4 == 0 && pc.v_off % 4 == 0;
+    for (int i = 0; i < 3; i++)
+        spec[2] &= pc.q_s[i] % 4 == 0 && pc.k_s[i] % 4 == 0 && pc.v_s[i] % 4 == 0;
+    return vk_dispatch(r, &a, sh, spec, vk->cpu_device ? 4 : 2, &pc, sizeof pc, gx, pc.H, (uint32_t)q->ne[3]);
 }
 
 /* ---- matmul ------------------------------------------------------------------------------ */
@@ -293,24 +329,28 @@ static mm_status matmul_dispatch(vk_rec *r, const vk_matmul *m)
         .a_r2 = m->a_r2, .a_r3 = m->a_r3, .b_r2 = m->b_r2, .b_r3 = m->b_r3,
         .ne2 = (uint32_t)m->d.ne[2], .bias_mode = m->bias_mode,
     };
-    vk_args a = {0};
+    vk_shader sh = vk->cpu_device ? VK_SH_MATMUL_TEX
+                   : pc.N <= 4    ? (vk->subgroup_arith ? VK_SH_MATVEC_SG : VK_SH_MATVEC)
+                                  : VK_SH_MATMUL;
+    vk_args a = vk_args_for(sh);
     TRY(vk_arg(r, &a, 0, &m->a, false, &pc.a_off));
     TRY(vk_arg(r, &a, 1, &m->b, false, &pc.b_off));
     if (m->bias_mode != BIAS_NONE)
         TRY(vk_arg(r, &a, 2, &m->bias, false, &pc.bias_off));
     TRY(vk_arg(r, &a, VK_BIND_DST, &m->d, true, &pc.d_off));
-    uint32_t vec4 = can_vec4(&pc), gz = (uint32_t)(m->d.ne[2] * m->d.ne[3]), wg = max_wg(vk);
+    uint32_t vec4 = can_vec4(&pc), gz = (uint32_t)(m->d.ne[2] * m->d.ne[3]), wg = vk_max_wg(vk);
 
-    if (vk->cpu_device) { /* lavapipe: no shared memory, uniform b loads */
-        uint32_t tn = pc.N >= 4 ? 4 : pc.N, spec[4] = {wg < 64 ? wg : 64, 2, tn, vec4};
-        return vk_dispatch(r, &a, VK_SH_MATMUL_REG, spec, 4, &pc, sizeof pc,
-                           (pc.M + spec[0] * spec[1] - 1) / (spec[0] * spec[1]), (pc.N + tn - 1) / tn, gz);
+    if (sh == VK_SH_MATMUL_TEX) { /* CPU: 4 x 8 register blocks, no shared memory */
+        if (pc.K > VK_LOOP_BUDGET)
+            return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: matmul with K = %u is too long for this device", pc.K);
+        uint32_t lanes = vk_lanes(vk), tn = pc.N >= 8 ? 8 : pc.N, spec[4] = {lanes, 4, tn, vec4};
+        return vk_dispatch(r, &a, sh, spec, 4, &pc, sizeof pc, (pc.M + 4 * lanes - 1) / (4 * lanes),
+                           (pc.N + tn - 1) / tn, gz);
     }
-    if (pc.N <= 4) { /* decoding: a matrix-vector product per column */
+    if (sh != VK_SH_MATMUL) { /* decoding: a matrix-vector product per column */
         uint32_t spec[3] = {wg < 128 ? wg : 128, 4, vec4}, gx, gy;
         TRY(vk_groups(vk, pc.M, &gx, &gy));
-        return vk_dispatch(r, &a, with_subgroups(vk, VK_SH_MATVEC, VK_SH_MATVEC_SG), spec, 3, &pc, sizeof pc, gx, gy,
-                           gz);
+        return vk_dispatch(r, &a, sh, spec, 3, &pc, sizeof pc, gx, gy, gz);
     }
     tile t = pick_tile(vk, pc.M, pc.N);
     uint32_t spec[7] = {(t.bm / t.tm) * (t.bn / t.tn), t.bm, t.bn, t.bk, t.tm, t.tn, vec4};
@@ -386,15 +426,14 @@ VkDeviceSize vk_op_scratch_bytes(const mm_tensor *t)
 
 static mm_status im2col(vk_rec *r, const mm_tensor *x, pc_im2col *pc, const vk_view *cols)
 {
-    vk_view vx = vk_view_of(r, x);
-    vk_args a = {0};
+    vk_args a = vk_args_for(VK_SH_IM2COL);
     pc->ne0 = (uint32_t)x->ne[0];
     pc->ne1 = (uint32_t)x->ne[1];
     pc->ne2 = (uint32_t)x->ne[2];
     pc->n = (uint32_t)(cols->ne[0] * cols->ne[1] * cols->ne[2]);
     pc->rows = (uint32_t)cols->ne[0];
     pc->cols = (uint32_t)cols->ne[1];
-    TRY(vk_arg(r, &a, 0, &vx, false, &pc->x_off));
+    TRY(arg_tensor(r, &a, 0, x, false, &pc->x_off));
     TRY(vk_arg(r, &a, VK_BIND_DST, cols, true, &pc->d_off));
     return launch_1d(r, &a, VK_SH_IM2COL, pc, sizeof *pc, pc->n);
 }
@@ -458,7 +497,7 @@ static mm_status op_get_rows(vk_rec *r, const mm_tensor *t)
         vk_view part = vt;
         part.off += (VkDeviceSize)r0 * vt.nb[1];
         part.ne[1] = pc.r1 - pc.r0;
-        vk_args a = {0};
+        vk_args a = vk_args_for(VK_SH_GET_ROWS);
         TRY(vk_arg(r, &a, 0, &part, false, &pc.t_off));
         TRY(vk_arg(r, &a, 1, &vi, false, &pc.i_off));
         TRY(vk_arg(r, &a, VK_BIND_DST, &dst, true, &pc.d_off));

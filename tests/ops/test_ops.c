@@ -241,7 +241,7 @@ static void test_matmul_shapes(void **state)
     static const int64_t shapes[][3] = {
         {1, 1, 1}, {2, 2, 3}, {7, 5, 3}, {1, 9, 17}, {9, 1, 17}, {33, 17, 64}, {64, 65, 129},
         {31, 63, 95}, {19, 37, 1536}, {3, 5, 4099}, {257, 1, 384}, {130, 1, 4099}, {96, 150, 384},
-        {1000, 3, 64}, {130, 4, 4099}, {301, 2, 96}, {77, 5, 200},
+        {1000, 3, 64}, {130, 4, 4099}, {301, 2, 96}, {77, 5, 200}, {2000, 7, 100}, {333, 129, 65},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         matmul_case(shapes[i][0], shapes[i][1], shapes[i][2], MM_DTYPE_F32);
@@ -294,6 +294,11 @@ static void test_matmul_views(void **state)
     w = const_rand(g, MM_DTYPE_F32, 2, NE(300, 100), -1, 1);
     x = in_rand(g, 2, NE(100, 3), -1, 1);
     check(g, mm_matmul(g, mm_transpose(g, w), x), "matmul transposed weight K=100 M=300 N=3", tol_dot(100), 1e-5);
+
+    g = new_graph();
+    w = const_rand(g, MM_DTYPE_F32, 2, NE(999, 64), -1, 1);
+    x = in_rand(g, 2, NE(64, 9), -1, 1);
+    check(g, mm_matmul(g, mm_transpose(g, w), x), "matmul transposed weight K=64 M=999 N=9", tol_dot(64), 1e-5);
 
     /* b transposed: x stored {N,K} */
     g = new_graph();
@@ -630,6 +635,7 @@ static void test_conv1d(void **state)
     conv_case(300, 64, 2, 3, 48, 2, 1, true, MM_DTYPE_BF16);
     conv_case(3, 2, 1, 3, 2, 3, 0, false, MM_DTYPE_F32);
     conv_case(8, 3, 1, 4, 5, 3, 3, true, MM_DTYPE_F32);
+    conv_case(5000, 8, 1, 3, 5, 1, 1, true, MM_DTYPE_F32); /* few output channels, long signal */
 
     /* x as a transposed view {T,Cin} of {Cin,T} data: the builder copies it */
     mm_graph *g = new_graph();
@@ -661,6 +667,7 @@ static void test_patch_embed(void **state)
     patch_case(64, 48, 3, 1, 16, 96, true, MM_DTYPE_BF16);
     patch_case(32, 32, 3, 2, 16, 33, false, MM_DTYPE_F16);
     patch_case(7, 7, 4, 1, 7, 9, true, MM_DTYPE_F32);
+    patch_case(32, 32, 3, 1, 16, 600, true, MM_DTYPE_F32); /* few patches, many channels */
 }
 
 /* ---- get_rows / concat ------------------------------------------------------------------------- */
@@ -923,6 +930,24 @@ static void test_graph(void **state)
             cur = mm_layer_norm(g, cur, NULL, NULL, 1e-5f);
     }
     check(g, cur, "graph chain of 40 steps", 1e-5, 1e-5);
+
+    /* resident constants are keyed by address, storage and size: one buffer
+     * seen as F16 {8}, F16 {16} and BF16 {16} is three different weights */
+    uint16_t *raw = keep(16 * sizeof *raw);
+    float *vals = rand_f32(16, -1, 1);
+    for (int i = 0; i < 16; i++)
+        raw[i] = mm_f32_to_f16(vals[i]);
+    for (int round = 0; round < 2; round++) {
+        g = new_graph();
+        mm_tensor *x8 = in_rand(g, 2, NE(8, 3), -1, 1);
+        mm_tensor *x16 = in_rand(g, 2, NE(16, 3), -1, 1);
+        mm_tensor *o3[3] = {
+            mm_mul(g, x8, mm_graph_constant(g, MM_DTYPE_F16, 1, NE(8), raw)),
+            mm_mul(g, x16, mm_graph_constant(g, MM_DTYPE_F16, 1, NE(16), raw)),
+            mm_mul(g, x16, mm_graph_constant(g, MM_DTYPE_BF16, 1, NE(16), raw)),
+        };
+        check_n(g, o3, 3, "graph one buffer as three constants", TOL_ELEM);
+    }
 
     /* the graph API refuses a graph without outputs */
     g = new_graph();
