@@ -36,8 +36,16 @@ static double median(double *t, int n)
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* Times fn0 and fn1 in alternation (so both see the same machine load; the
- * cores may be shared) and stores the median of each; false on failure. */
+/* Times fn0 and fn1 in rounds (a few runs of each, so both see the same
+ * machine load; the cores may be shared) and stores the median of each;
+ * false on failure. A threaded OpenBLAS call leaves its worker threads
+ * spinning on sched_yield for 2^28 TSC cycles (OPENBLAS_THREAD_TIMEOUT,
+ * about 0.1 s): timed straight after one, the backend would share the
+ * cores with them and look twice as slow. So each round ends with a pause
+ * longer than that spin, and fn0 goes first in the next. */
+#define BENCH_ROUNDS 4
+#define BENCH_QUIET_US 250000
+
 typedef bool (*bench_fn)(void *ctx);
 static bool median_pair(const bench_opts *o, bench_fn fn0, void *ctx0, bench_fn fn1, void *ctx1, double out[2],
                         int *runs_out)
@@ -59,13 +67,20 @@ static bool median_pair(const bench_opts *o, bench_fn fn0, void *ctx0, bench_fn 
     if (!t)
         return false;
     bool ok = true;
-    for (int i = 0; i < runs && ok; i++) {
-        double t1 = now_s();
-        ok = fn0(ctx0);
-        double t2 = now_s();
-        ok = ok && fn1(ctx1);
-        t[i] = t2 - t1;
-        t[runs + i] = now_s() - t2;
+    int per_round = (runs + BENCH_ROUNDS - 1) / BENCH_ROUNDS;
+    for (int r0 = 0; r0 < runs && ok; r0 += per_round) {
+        int r1 = r0 + per_round < runs ? r0 + per_round : runs;
+        usleep(BENCH_QUIET_US);
+        for (int i = r0; i < r1 && ok; i++) {
+            double t1 = now_s();
+            ok = fn0(ctx0);
+            t[i] = now_s() - t1;
+        }
+        for (int i = r0; i < r1 && ok; i++) {
+            double t1 = now_s();
+            ok = fn1(ctx1);
+            t[runs + i] = now_s() - t1;
+        }
     }
     if (ok) {
         *runs_out = runs;
@@ -223,9 +238,10 @@ static void usage(FILE *f)
             "Times matmul and attention computed through the graph API (weights are\n"
             "constants, so they stay resident after the warm-up) on each backend that\n"
             "starts, and OpenBLAS cblas_sgemm on the same shapes with the same thread\n"
-            "count. The two are timed in alternation so both see the same load (the\n"
-            "cores may be shared); prints the median of --runs runs (default 20, after\n"
-            "--warmup 3 of each). The runs column says how many were timed.\n"
+            "count. The two are timed in rounds so both see the same load (the cores\n"
+            "may be shared), each round after a pause that lets OpenBLAS's spinning\n"
+            "worker threads go to sleep; prints the median of --runs runs (default 20,\n"
+            "after --warmup 3 of each). The runs column says how many were timed.\n"
             "\n"
             "Matmul shapes are M x K x N for y[M,N] = x[M,K] . W^T, W an nn.Linear\n"
             "weight [N,K]; GFLOP/s counts 2*M*N*K. Attention counts 2*H*Tq*Tk*(D+Dv);\n"
@@ -240,11 +256,12 @@ static void usage(FILE *f)
             "  --backend B   cpu, vulkan or all (default all that start)\n"
             "\n"
             "Environment:\n"
-            "  OPENBLAS_CORETYPE  OpenBLAS kernel family, read when the library loads. On\n"
-            "                     Zen 5 OpenBLAS 0.3.21 detects Haswell (AVX2); running with\n"
-            "                     OPENBLAS_CORETYPE=SkylakeX selects its AVX-512 kernels\n"
-            "                     (sgemm 1024^3 on 2 cores: 186 -> 316 GFLOP/s, see\n"
-            "                     ENVIRONMENT.md). Only set it where the CPU has AVX-512.\n"
+            "  OPENBLAS_CORETYPE  OpenBLAS kernel family, read when the library loads.\n"
+            "                     OpenBLAS 0.3.21 falls back to narrow kernels on CPUs newer\n"
+            "                     than itself (Prescott on Emerald Rapids, Haswell on Zen 5);\n"
+            "                     when unset, bench-ops (like mmrun) restarts itself with the\n"
+            "                     widest family the CPU runs (SkylakeX with AVX-512). Set it\n"
+            "                     to measure another family.\n"
             "  VK_ICD_FILENAMES   Vulkan driver selection (lavapipe: faster instance start).\n");
 }
 
@@ -260,6 +277,7 @@ static bool parse_int(const char *s, int lo, int *out)
 
 int main(int argc, char **argv)
 {
+    mm_cpu_blas_reexec(argv); /* measure the OpenBLAS kernels mmrun itself runs */
     bench_opts o = {.threads = 0, .warmup = 3, .runs = 20, .budget_s = 20, .cpu = true, .vulkan = true};
     setvbuf(stdout, NULL, _IOLBF, 0); /* rows appear as they are measured */
     int budget;

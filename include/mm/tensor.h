@@ -166,6 +166,19 @@ MM_API const char *mm_backend_name(const mm_backend *b); /* "cpu (2 threads)", "
  * be read with mm_tensor_read(). A graph may be computed again (new input data). */
 MM_API mm_status mm_backend_compute(mm_backend *b, mm_graph *g);
 
+/* The CPU backend's matmuls run on OpenBLAS, whose kernels are chosen once,
+ * when it loads: on CPUs newer than it, Debian 12's OpenBLAS falls back to
+ * narrow ones (SSE3 on Emerald Rapids, AVX2 on Zen 5), several times slower.
+ * mm_cpu_blas_coretype_hint() returns the OPENBLAS_CORETYPE value that would
+ * select the widest kernels this CPU runs ("SkylakeX", "Haswell", ...), or
+ * NULL when OpenBLAS already uses them. mm_cpu_blas_reexec(argv), called
+ * first thing in main(), sets that variable and re-executes the program when
+ * it helps and OPENBLAS_CORETYPE is unset; otherwise (or if exec fails) it
+ * returns. mmrun and bench-ops do this. */
+MM_API const char *mm_cpu_blas_coretype_hint(void);
+MM_API const char *mm_cpu_blas_core(void); /* the kernel family OpenBLAS uses: "Haswell", ... */
+MM_API void mm_cpu_blas_reexec(char **argv);
+
 /* Vulkan devices visible to this process (for `mmrun info`). */
 typedef struct mm_device_info {
     char name[256];

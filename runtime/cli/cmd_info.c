@@ -114,7 +114,11 @@ int cmd_info(int argc, char **argv, cli_options *opt)
         return cli_fail("cannot start the runtime");
     printf("mmrun %s\n", mm_version());
     print_plugins(rt);
-    printf("backends:\n  cpu: always available\n");
+    const char *hint = mm_cpu_blas_coretype_hint();
+    printf("backends:\n  cpu: always available, OpenBLAS %s kernels", mm_cpu_blas_core());
+    if (hint)
+        printf(" (narrower than this CPU runs: OPENBLAS_CORETYPE=%s would be faster)", hint);
+    printf("\n");
     print_devices();
     printf("  selected: %s\n", mm_backend_name(mm_runtime_backend(rt)));
     int rc = argc == 2 ? print_model(rt, argv[1]) : 0;

@@ -84,6 +84,7 @@ static bool is_opt(const char *arg, const char *s, const char *l)
 
 int main(int argc, char **argv)
 {
+    mm_cpu_blas_reexec(argv); /* before anything else: it may restart the program */
     cli_options opt = {.rt = mm_runtime_default_params()};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

@@ -12,6 +12,7 @@
 #include "cpu_backend.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,6 +391,13 @@ mm_status mm_backend_cpu_init(const mm_backend_params *p, mm_backend **out)
     }
     if (n > 1024)
         return mm_error_set(MM_ERR_INVALID, "cpu backend: %d threads (at most 1024)", n);
+    const char *hint = mm_cpu_blas_coretype_hint();
+    static atomic_flag said = ATOMIC_FLAG_INIT; /* once per process, as the cause is */
+    if (hint && !getenv("OPENBLAS_CORETYPE") && !atomic_flag_test_and_set(&said))
+        mm_log(MM_LOG_WARN,
+               "OpenBLAS chose its %s kernels, narrower than this CPU runs: CPU matmuls are several times "
+               "slower; set OPENBLAS_CORETYPE=%s before starting the program (mmrun does this itself)",
+               openblas_get_corename(), hint);
     return cpu_new(false, n, out);
 }
 

@@ -77,6 +77,28 @@ def case_version(tmp):
     assert p.returncode == 0 and p.stdout.startswith("mmrun ")
 
 
+def case_blas_kernels(tmp):
+    """mmrun restarts itself so that OpenBLAS runs the widest kernels the CPU
+    has; forced onto SSE3 kernels it says what would be faster."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    p = subprocess.run([MMRUN, "info"], capture_output=True, text=True, timeout=120, env=env)
+    print(p.stdout, p.stderr)
+    assert p.returncode == 0
+    line = next(l for l in p.stdout.splitlines() if l.strip().startswith("cpu:"))
+    assert "OpenBLAS " in line and "would be faster" not in line, line
+    flags = open("/proc/cpuinfo").read().split()
+    if "avx" not in flags:
+        print("SKIP: CPU without AVX: no narrower OpenBLAS kernels to force")
+        sys.exit(SKIP)
+    p = subprocess.run([MMRUN, "info"], capture_output=True, text=True, timeout=120,
+                       env={**env, "OPENBLAS_CORETYPE": "Prescott"})
+    print(p.stdout, p.stderr)
+    line = next(l for l in p.stdout.splitlines() if l.strip().startswith("cpu:"))
+    assert p.returncode == 0 and "OpenBLAS Prescott kernels" in line, line
+    want = "SkylakeX" if "avx512f" in flags and "avx512bw" in flags else "Haswell" if "avx2" in flags else "Sandybridge"
+    assert f"OPENBLAS_CORETYPE={want} would be faster" in line, line
+
+
 def case_info(tmp):
     p = run("info")
     assert p.returncode == 0, p.stderr
