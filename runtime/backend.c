@@ -18,16 +18,27 @@ mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out)
         return mm_backend_cpu_init(&params, out);
     case MM_BACKEND_VULKAN:
         return mm_backend_vulkan_init(&params, out);
-    case MM_BACKEND_AUTO:
-        if (mm_backend_vulkan_init(&params, out) == MM_OK)
-            return MM_OK;
+    case MM_BACKEND_AUTO: {
         /* Said once per process: a program making many runtimes should not
          * repeat it. */
         static atomic_flag said = ATOMIC_FLAG_INIT;
-        if (!atomic_flag_test_and_set(&said))
-            mm_log(MM_LOG_WARN, "no usable Vulkan device (%s); using the CPU backend", mm_error_message());
-        mm_error_clear();
+        if (mm_backend_vulkan_init(&params, out) != MM_OK) {
+            if (!atomic_flag_test_and_set(&said))
+                mm_log(MM_LOG_WARN, "no usable Vulkan device (%s); using the CPU backend", mm_error_message());
+            mm_error_clear();
+        } else if ((*out)->on_cpu && params.vk_device < 0) {
+            /* A CPU Vulkan driver runs the same cores ~10x slower than the CPU
+             * backend (README, Performance): only an explicit choice gets it. */
+            if (!atomic_flag_test_and_set(&said))
+                mm_log(MM_LOG_INFO, "no Vulkan GPU: %s runs on the CPU, slower than the CPU backend; "
+                       "using the CPU backend (--backend vulkan uses it anyway)", (*out)->name);
+            mm_backend_free(*out);
+            *out = NULL;
+        } else {
+            return MM_OK;
+        }
         return mm_backend_cpu_init(&params, out);
+    }
     }
     return mm_error_set(MM_ERR_INVALID, "backend: unknown kind %d", (int)params.kind);
 }

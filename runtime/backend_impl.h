@@ -14,6 +14,7 @@ typedef struct mm_backend_iface {
 struct mm_backend {
     const mm_backend_iface *iface;
     mm_backend_kind kind;
+    bool on_cpu; /* computes on the host CPU (the CPU backend, or a CPU Vulkan driver such as lavapipe) */
     char name[160];
 };
 

@@ -146,7 +146,8 @@ MM_API mm_tensor *mm_top_k(mm_graph *g, mm_tensor *a, int32_t k);
 /* ---- backends ------------------------------------------------------------ */
 
 typedef enum mm_backend_kind {
-    MM_BACKEND_AUTO = 0, /* Vulkan if a device works, else CPU (logged once) */
+    MM_BACKEND_AUTO = 0, /* Vulkan on a GPU if one works, else CPU (logged once); a
+                          * CPU Vulkan driver (lavapipe) only when vk_device names it */
     MM_BACKEND_CPU,
     MM_BACKEND_VULKAN,
 } mm_backend_kind;
@@ -154,7 +155,8 @@ typedef enum mm_backend_kind {
 typedef struct mm_backend_params {
     mm_backend_kind kind;
     int32_t n_threads;    /* CPU threads; 0 = all cores                      */
-    int32_t vk_device;    /* Vulkan device index; -1 = first discrete, else first */
+    int32_t vk_device;    /* Vulkan device index; -1 = the best: discrete, integrated,
+                           * virtual, other, CPU driver (first of its kind) */
 } mm_backend_params;
 
 MM_API mm_backend_params mm_backend_default_params(void);

@@ -366,6 +366,7 @@ static mm_status cpu_new(bool reference, int32_t n_threads, mm_backend **out)
         return mm_error_set(MM_ERR_NOMEM, "cpu backend: out of memory");
     cb->base.iface = &cpu_iface;
     cb->base.kind = MM_BACKEND_CPU;
+    cb->base.on_cpu = true;
     cb->reference = reference;
     cb->ctx.n_threads = n_threads;
     if (n_threads > 1 && !(cb->ctx.pool = mm_threadpool_init(n_threads))) {

@@ -307,6 +307,7 @@ mm_status mm_backend_vulkan_init(const mm_backend_params *p, mm_backend **out)
         return s;
     }
     snprintf(vk->base.name, sizeof vk->base.name, "vulkan (%.140s)", vk->props.deviceName);
+    vk->base.on_cpu = vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     mm_log(MM_LOG_DEBUG, "vulkan: %s, %s memory, subgroup %u%s, shared %u B, storage range %.0f MiB", vk->props.deviceName,
            vk->direct ? "mapped" : "staged", vk->subgroup_size, vk->subgroup_arith ? " (arithmetic)" : "",
            vk->max_shared, vk->max_range / 1048576.0);

@@ -211,7 +211,20 @@ mm_status mm_vulkan_devices(mm_device_info *out, int32_t cap, int32_t *n)
     return s;
 }
 
-/* params->vk_device, or for -1 the first discrete GPU, else the first device. */
+/* Preference when no index is given: discrete GPU, integrated, virtual,
+ * other, and a CPU driver (lavapipe) last. */
+static int device_rank(VkPhysicalDeviceType t)
+{
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 0;
+    default: return 1;
+    }
+}
+
+/* params->vk_device, or for -1 the first device of the best rank. */
 static mm_status pick_device(mm_vk *vk, int32_t want)
 {
     VkPhysicalDevice *pds;
@@ -227,13 +240,13 @@ static mm_status pick_device(mm_vk *vk, int32_t want)
         return mm_error_set(MM_ERR_BACKEND, "vulkan: device %d requested but only %u found", want, n);
     }
     if (want < 0) {
-        pick = 0;
+        int best = -1;
         for (uint32_t i = 0; i < n; i++) {
             VkPhysicalDeviceProperties pr;
             vkGetPhysicalDeviceProperties(pds[i], &pr);
-            if (pr.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) {
+            if (device_rank(pr.deviceType) > best) {
+                best = device_rank(pr.deviceType);
                 pick = (int32_t)i;
-                break;
             }
         }
     }

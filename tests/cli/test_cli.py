@@ -5,6 +5,7 @@ Bad input must end with a clear "mmrun: error: ..." line and a non-zero exit,
 never a crash (a signal) or a hang. Exit 77 means skipped (meson's code)."""
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -196,6 +197,27 @@ def case_usage_errors(tmp):
     expect_error(run("--backend", "tpu", "info"), "tpu", code=2)
     expect_error(run("--threads", "0", "info"), "--threads", code=2)
     expect_error(run("--bogus"), "--bogus", code=2)
+
+
+def case_auto_backend(tmp):
+    """--backend auto takes a Vulkan GPU, but not a CPU driver (lavapipe),
+    which the CPU backend outruns; naming a device still gets it."""
+    p = run("info")
+    assert p.returncode == 0, p.stderr
+    devices = re.findall(r"^    \[(\d+)\] .* \((discrete|integrated|virtual|other|cpu), Vulkan", p.stdout, re.M)
+    selected = next(l for l in p.stdout.splitlines() if l.strip().startswith("selected:"))
+    if any(kind != "cpu" for _, kind in devices):
+        assert "selected: vulkan" in selected, selected
+        return
+    assert "selected: cpu" in selected, selected
+    if not devices:
+        if REQUIRE_VULKAN:
+            raise AssertionError("no Vulkan device listed (MM_REQUIRE_VULKAN=1)")
+        print("SKIP: no Vulkan device to name")
+        sys.exit(SKIP)
+    assert "runs on the CPU, slower than the CPU backend" in p.stderr, p.stderr
+    p = run("--device", devices[0][0], "info")
+    assert p.returncode == 0 and "selected: vulkan" in p.stdout, p.stdout
 
 
 def case_vulkan_backend(tmp):
