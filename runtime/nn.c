@@ -51,6 +51,40 @@ mm_tensor *mm_nn_weight_opt(mm_graph *g, const mm_component *c, const char *fmt,
     return t;
 }
 
+const char *mm_nn_config_key(const mm_component *c, const char *key, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s", c && c->config_prefix ? c->config_prefix : "", key);
+    return buf;
+}
+
+mm_status mm_nn_config_dim(const mm_component *c, const char *key, int64_t *out)
+{
+    char path[256];
+    mm_status s = mm_config_int(c->model, mm_nn_config_key(c, key, path, sizeof path), out);
+    if (s != MM_OK)
+        return mm_error_wrap(s, "config");
+    if (*out < 1 || *out > MM_NN_MAX_DIM)
+        return mm_error_set(MM_ERR_FORMAT, "config: %s = %lld (must be 1..%lld)", path, (long long)*out,
+                            (long long)MM_NN_MAX_DIM);
+    return MM_OK;
+}
+
+mm_status mm_nn_expect_shape(const mm_tensor *t, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)
+{
+    const int64_t want[4] = {ne0, ne1, ne2, ne3};
+    int64_t got[4];
+    bool same = true;
+    for (int i = 0; i < 4; i++) {
+        got[i] = mm_tensor_ne(t, i);
+        same = same && got[i] == want[i];
+    }
+    if (same)
+        return MM_OK;
+    return mm_error_set(MM_ERR_FORMAT, "weight %s is {%lld,%lld,%lld,%lld} (ne order), {%lld,%lld,%lld,%lld} expected",
+                        mm_tensor_name(t), (long long)got[0], (long long)got[1], (long long)got[2], (long long)got[3],
+                        (long long)want[0], (long long)want[1], (long long)want[2], (long long)want[3]);
+}
+
 mm_tensor *mm_nn_linear(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b)
 {
     if (!g || g->status != MM_OK)

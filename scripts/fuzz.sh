@@ -12,17 +12,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 seconds=${1:-60}
 
-missing=()
-for p in clang libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo_cmd=()
-  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-MM_BUILD_DIR=build-fuzz MM_SETUP_ARGS="-Dfuzz=true --buildtype=debugoptimized" CC=clang scripts/setup.sh
+MM_EXTRA_PACKAGES="clang libclang-rt-14-dev" MM_BUILD_DIR=build-fuzz \
+  MM_SETUP_ARGS="-Dfuzz=true --buildtype=debugoptimized" CC=clang scripts/setup.sh
 
 cd build-fuzz
 mkdir -p corpus/fuzz_safetensors

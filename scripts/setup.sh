@@ -14,6 +14,10 @@ packages=(
   libcmocka-dev                                    # unit test framework
 )
 
+# Callers needing more (scripts/fuzz.sh: clang) name them here.
+# shellcheck disable=SC2206  # MM_EXTRA_PACKAGES is a word list
+packages+=(${MM_EXTRA_PACKAGES:-})
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -15,6 +15,18 @@ extern "C" {
 MM_API mm_tensor *mm_nn_weight(mm_graph *g, const mm_component *c, const char *fmt, ...) MM_PRINTF(3, 4);
 MM_API mm_tensor *mm_nn_weight_opt(mm_graph *g, const mm_component *c, const char *fmt, ...) MM_PRINTF(3, 4);
 
+/* Config of a component: keys are relative to its config prefix. */
+/* Larger sizes are not a real model: refusing them keeps allocations sane. */
+#define MM_NN_MAX_DIM (INT64_C(1) << 20)
+/* An integer size ("hidden_size"), required to be in 1..MM_NN_MAX_DIM. */
+MM_API mm_status mm_nn_config_dim(const mm_component *c, const char *key, int64_t *out);
+/* "<config_prefix><key>" into buf (for messages and the mm_config_* calls). */
+MM_API const char *mm_nn_config_key(const mm_component *c, const char *key, char *buf, size_t size);
+
+/* Fails with the weight's name and both shapes unless t is {ne0,ne1,ne2,ne3}
+ * (ne order); the error is not recorded in a graph. */
+MM_API mm_status mm_nn_expect_shape(const mm_tensor *t, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3);
+
 /* y = x W^T + b for nn.Linear weights W [out,in]; b may be NULL. */
 MM_API mm_tensor *mm_nn_linear(mm_graph *g, mm_tensor *x, mm_tensor *w, mm_tensor *b);
 

@@ -17,9 +17,6 @@
 #define WHISPER_LN_EPS 1e-5f
 /* Kernel of both stem convolutions (fixed by the architecture). */
 #define WHISPER_CONV_K 3
-/* Larger config values are not a real model: refuse before sizing anything. */
-#define WHISPER_MAX_DIM (INT64_C(1) << 20)
-
 typedef struct whisper_hparams {
     int64_t n_mels;  /* num_mel_bins                                  */
     int64_t n_ctx;   /* max_source_positions: frames after the stem   */
@@ -37,52 +34,29 @@ typedef struct whisper_encoder {
 
 /* ---- config ------------------------------------------------------------ */
 
-static mm_status whisper_cfg_int(const mm_component *c, const char *key, int64_t *out)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s%s", c->config_prefix, key);
-    mm_status s = mm_config_int(c->model, path, out);
-    if (s != MM_OK)
-        return mm_error_wrap(s, "config");
-    if (*out < 1 || *out > WHISPER_MAX_DIM)
-        return mm_error_set(MM_ERR_FORMAT, "config: %s = %lld (must be 1..%lld)", path,
-                            (long long)*out, (long long)WHISPER_MAX_DIM);
-    return MM_OK;
-}
-
 static mm_status whisper_load_hparams(const mm_component *c, whisper_hparams *hp)
 {
     mm_status s;
-    if ((s = whisper_cfg_int(c, "num_mel_bins", &hp->n_mels)) != MM_OK ||
-        (s = whisper_cfg_int(c, "max_source_positions", &hp->n_ctx)) != MM_OK ||
-        (s = whisper_cfg_int(c, "d_model", &hp->n_state)) != MM_OK ||
-        (s = whisper_cfg_int(c, "encoder_attention_heads", &hp->n_head)) != MM_OK ||
-        (s = whisper_cfg_int(c, "encoder_layers", &hp->n_layer)) != MM_OK ||
-        (s = whisper_cfg_int(c, "encoder_ffn_dim", &hp->n_ff)) != MM_OK)
+    if ((s = mm_nn_config_dim(c, "num_mel_bins", &hp->n_mels)) != MM_OK ||
+        (s = mm_nn_config_dim(c, "max_source_positions", &hp->n_ctx)) != MM_OK ||
+        (s = mm_nn_config_dim(c, "d_model", &hp->n_state)) != MM_OK ||
+        (s = mm_nn_config_dim(c, "encoder_attention_heads", &hp->n_head)) != MM_OK ||
+        (s = mm_nn_config_dim(c, "encoder_layers", &hp->n_layer)) != MM_OK ||
+        (s = mm_nn_config_dim(c, "encoder_ffn_dim", &hp->n_ff)) != MM_OK)
         return s;
     if (hp->n_state % hp->n_head)
         return mm_error_set(MM_ERR_FORMAT, "config: d_model %lld is not divisible by %lld heads",
                             (long long)hp->n_state, (long long)hp->n_head);
     char path[256];
     const char *act = NULL;
-    snprintf(path, sizeof path, "%sactivation_function", c->config_prefix);
-    if ((s = mm_config_string(c->model, path, &act)) != MM_OK || (s = mm_nn_gelu_kind(act, &hp->act)) != MM_OK)
+    if ((s = mm_config_string(c->model, mm_nn_config_key(c, "activation_function", path, sizeof path), &act)) !=
+            MM_OK ||
+        (s = mm_nn_gelu_kind(act, &hp->act)) != MM_OK)
         return mm_error_wrap(s, "config");
     return MM_OK;
 }
 
 /* ---- graph --------------------------------------------------------------- */
-
-/* Fails with the weight's name unless its shape (ne order) is {a, b, c}. */
-static mm_status whisper_expect(const mm_tensor *t, int64_t a, int64_t b, int64_t c)
-{
-    if (mm_tensor_ne(t, 0) == a && mm_tensor_ne(t, 1) == b && mm_tensor_ne(t, 2) == c && mm_tensor_ne(t, 3) == 1)
-        return MM_OK;
-    return mm_error_set(MM_ERR_FORMAT, "weight %s is {%lld,%lld,%lld,%lld} (ne order), {%lld,%lld,%lld,1} expected",
-                        mm_tensor_name(t), (long long)mm_tensor_ne(t, 0), (long long)mm_tensor_ne(t, 1),
-                        (long long)mm_tensor_ne(t, 2), (long long)mm_tensor_ne(t, 3), (long long)a, (long long)b,
-                        (long long)c);
-}
 
 /* conv1 (k3, pad 1) + gelu, conv2 (k3, stride 2, pad 1) + gelu, then
  * {T, D, B} -> {D, T, B} and + embed_positions: encoder_hidden_states[0]. */
@@ -96,9 +70,9 @@ static mm_status whisper_build_stem(const whisper_encoder *e, mm_graph *g, mm_te
     mm_tensor *conv2_b = mm_nn_weight(g, c, "conv2.bias");
     mm_tensor *pos = mm_nn_weight(g, c, "embed_positions.weight");
     mm_status s = mm_graph_status(g);
-    if (s != MM_OK || (s = whisper_expect(conv1_w, WHISPER_CONV_K, hp->n_mels, hp->n_state)) != MM_OK ||
-        (s = whisper_expect(conv2_w, WHISPER_CONV_K, hp->n_state, hp->n_state)) != MM_OK ||
-        (s = whisper_expect(pos, hp->n_state, hp->n_ctx, 1)) != MM_OK)
+    if (s != MM_OK || (s = mm_nn_expect_shape(conv1_w, WHISPER_CONV_K, hp->n_mels, hp->n_state, 1)) != MM_OK ||
+        (s = mm_nn_expect_shape(conv2_w, WHISPER_CONV_K, hp->n_state, hp->n_state, 1)) != MM_OK ||
+        (s = mm_nn_expect_shape(pos, hp->n_state, hp->n_ctx, 1, 1)) != MM_OK)
         return s;
     x = mm_gelu(g, mm_conv1d(g, x, conv1_w, conv1_b, 1, 1), hp->act);
     x = mm_gelu(g, mm_conv1d(g, x, conv2_w, conv2_b, 2, 1), hp->act);
@@ -115,7 +89,7 @@ static mm_status whisper_build_layer(const whisper_encoder *e, mm_graph *g, mm_t
      * one size only the config states. */
     mm_tensor *fc1_w = mm_nn_weight(g, c, "layers.%d.fc1.weight", il);
     mm_status s = mm_graph_status(g);
-    if (s != MM_OK || (s = whisper_expect(fc1_w, hp->n_state, hp->n_ff, 1)) != MM_OK)
+    if (s != MM_OK || (s = mm_nn_expect_shape(fc1_w, hp->n_state, hp->n_ff, 1, 1)) != MM_OK)
         return s;
     mm_tensor *h = mm_layer_norm(g, *x, mm_nn_weight(g, c, "layers.%d.self_attn_layer_norm.weight", il),
                                  mm_nn_weight(g, c, "layers.%d.self_attn_layer_norm.bias", il), WHISPER_LN_EPS);

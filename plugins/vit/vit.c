@@ -13,9 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Larger config values are not a real model: refuse before sizing anything. */
-#define VIT_MAX_DIM (INT64_C(1) << 20)
-
 typedef struct vit_hparams {
     int64_t n_embd;    /* hidden_size       */
     int64_t n_head;    /* num_attention_heads */
@@ -36,13 +33,6 @@ typedef struct vit_encoder {
 
 /* ---- config ---------------------------------------------------------------- */
 
-/* "<config_prefix><key>" into buf. */
-static const char *vit_key(const mm_component *c, const char *key, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s%s", c->config_prefix, key);
-    return buf;
-}
-
 static mm_status vit_load_hparams(const mm_component *c, vit_hparams *hp)
 {
     static const struct {
@@ -56,14 +46,9 @@ static mm_status vit_load_hparams(const mm_component *c, vit_hparams *hp)
     };
     char path[256];
     mm_status s;
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        int64_t *v = (int64_t *)((char *)hp + ints[i].offset);
-        if ((s = mm_config_int(c->model, vit_key(c, ints[i].key, path, sizeof path), v)) != MM_OK)
-            return mm_error_wrap(s, "config");
-        if (*v < 1 || *v > VIT_MAX_DIM)
-            return mm_error_set(MM_ERR_FORMAT, "config: %s = %lld (must be 1..%lld)", path, (long long)*v,
-                                (long long)VIT_MAX_DIM);
-    }
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if ((s = mm_nn_config_dim(c, ints[i].key, (int64_t *)((char *)hp + ints[i].offset))) != MM_OK)
+            return s;
     if (hp->n_embd % hp->n_head)
         return mm_error_set(MM_ERR_FORMAT, "config: hidden_size %lld is not divisible by %lld heads",
                             (long long)hp->n_embd, (long long)hp->n_head);
@@ -74,10 +59,10 @@ static mm_status vit_load_hparams(const mm_component *c, vit_hparams *hp)
     const char *act = NULL;
     /* qkv_bias arrived in later transformers versions; older configs mean true. */
     hp->qkv_bias = true;
-    if ((s = mm_config_float(c->model, vit_key(c, "layer_norm_eps", path, sizeof path), &eps)) != MM_OK ||
-        (s = mm_config_string(c->model, vit_key(c, "hidden_act", path, sizeof path), &act)) != MM_OK ||
+    if ((s = mm_config_float(c->model, mm_nn_config_key(c, "layer_norm_eps", path, sizeof path), &eps)) != MM_OK ||
+        (s = mm_config_string(c->model, mm_nn_config_key(c, "hidden_act", path, sizeof path), &act)) != MM_OK ||
         (s = mm_nn_gelu_kind(act, &hp->act)) != MM_OK ||
-        (mm_config_has(c->model, vit_key(c, "qkv_bias", path, sizeof path)) &&
+        (mm_config_has(c->model, mm_nn_config_key(c, "qkv_bias", path, sizeof path)) &&
          (s = mm_config_bool(c->model, path, &hp->qkv_bias)) != MM_OK))
         return mm_error_wrap(s, "config");
     if (!(eps > 0 && eps < 1))
@@ -93,18 +78,6 @@ static int64_t vit_n_patches(const vit_hparams *hp)
     return (hp->image / hp->patch) * (hp->image / hp->patch);
 }
 
-/* Fails with the weight's name unless its shape (ne order) is ne[4]. */
-static mm_status vit_expect(const mm_tensor *t, const int64_t ne[4])
-{
-    for (int i = 0; i < 4; i++)
-        if (mm_tensor_ne(t, i) != ne[i])
-            return mm_error_set(MM_ERR_FORMAT, "weight %s is {%lld,%lld,%lld,%lld} (ne order), {%lld,%lld,%lld,%lld} expected",
-                                mm_tensor_name(t), (long long)mm_tensor_ne(t, 0), (long long)mm_tensor_ne(t, 1),
-                                (long long)mm_tensor_ne(t, 2), (long long)mm_tensor_ne(t, 3), (long long)ne[0],
-                                (long long)ne[1], (long long)ne[2], (long long)ne[3]);
-    return MM_OK;
-}
-
 /* cat(cls, conv16(pixels).flatten(2).T) + position_embeddings:
  * encoder_hidden_states[0]. */
 static mm_status vit_build_embeddings(const vit_encoder *e, mm_graph *g, mm_tensor *x, mm_tensor **out)
@@ -116,9 +89,9 @@ static mm_status vit_build_embeddings(const vit_encoder *e, mm_graph *g, mm_tens
     mm_tensor *cls = mm_nn_weight(g, c, "embeddings.cls_token");
     mm_tensor *pos = mm_nn_weight(g, c, "embeddings.position_embeddings");
     mm_status s = mm_graph_status(g);
-    if (s != MM_OK || (s = vit_expect(patch_w, (int64_t[]){hp->patch, hp->patch, hp->n_chan, hp->n_embd})) != MM_OK ||
-        (s = vit_expect(cls, (int64_t[]){hp->n_embd, 1, 1, 1})) != MM_OK ||
-        (s = vit_expect(pos, (int64_t[]){hp->n_embd, 1 + vit_n_patches(hp), 1, 1})) != MM_OK)
+    if (s != MM_OK || (s = mm_nn_expect_shape(patch_w, hp->patch, hp->patch, hp->n_chan, hp->n_embd)) != MM_OK ||
+        (s = mm_nn_expect_shape(cls, hp->n_embd, 1, 1, 1)) != MM_OK ||
+        (s = mm_nn_expect_shape(pos, hp->n_embd, 1 + vit_n_patches(hp), 1, 1)) != MM_OK)
         return s;
     x = mm_patch_embed(g, x, patch_w, patch_b); /* {D, N, B} */
     /* The graph API has no repeat: give every batch item its [CLS] row by
@@ -139,7 +112,7 @@ static mm_status vit_build_layer(const vit_encoder *e, mm_graph *g, mm_tensor **
      * the one width only the config states. */
     mm_tensor *ff_w = mm_nn_weight(g, c, "encoder.layer.%d.intermediate.dense.weight", il);
     mm_status s = mm_graph_status(g);
-    if (s != MM_OK || (s = vit_expect(ff_w, (int64_t[]){hp->n_embd, hp->n_ff, 1, 1})) != MM_OK)
+    if (s != MM_OK || (s = mm_nn_expect_shape(ff_w, hp->n_embd, hp->n_ff, 1, 1)) != MM_OK)
         return s;
     mm_tensor *h = mm_layer_norm(g, *x, mm_nn_weight(g, c, "encoder.layer.%d.layernorm_before.weight", il),
                                  mm_nn_weight(g, c, "encoder.layer.%d.layernorm_before.bias", il), hp->eps);
