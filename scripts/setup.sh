@@ -10,6 +10,7 @@ packages=(
   libsndfile1-dev libsamplerate0-dev libfftw3-dev  # audio front ends, log-mel
   libopenblas-dev                                  # CPU sgemm and benchmark reference
   libvulkan-dev mesa-vulkan-drivers vulkan-tools   # Vulkan loader, lavapipe, vulkaninfo
+  vulkan-validationlayers                          # the Vulkan tests run under validation
   glslc spirv-tools                                # shaders -> SPIR-V at build time
   libcmocka-dev                                    # unit test framework
 )

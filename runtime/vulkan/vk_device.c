@@ -53,7 +53,9 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_message(VkDebugUtilsMessageSeverityF
     mm_log_level level = severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? MM_LOG_ERROR : MM_LOG_WARN;
     if (type == VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT) /* loader chatter, e.g. "adding layers" */
         level = MM_LOG_DEBUG;
-    mm_log(level, "vulkan: %s", data->pMessage);
+    /* The test suite counts "vulkan validation:" messages as failures. */
+    mm_log(level, "vulkan %s: %s", type & VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT ? "validation" : "layer",
+           data->pMessage);
     return VK_FALSE;
 }
 

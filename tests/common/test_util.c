@@ -85,3 +85,27 @@ float *test_load_expected(const char *fixture, const char *name, int64_t shape[4
     mm_model_free(st);
     return copy;
 }
+
+static int g_validation_messages;
+
+static void validation_log(mm_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    static const char *tags[] = {"debug", "info", "warning", "error"};
+    fprintf(stderr, "mmrun: %s: %s\n", tags[level], msg);
+    if (level >= MM_LOG_WARN && strncmp(msg, "vulkan validation:", 18) == 0)
+        g_validation_messages++;
+}
+
+void test_watch_validation(void)
+{
+    mm_log_set(validation_log, NULL);
+}
+
+int test_validation_verdict(int rc)
+{
+    if (g_validation_messages == 0)
+        return rc;
+    printf("FAIL: %d Vulkan validation message(s), see stderr\n", g_validation_messages);
+    return 1;
+}

@@ -42,4 +42,13 @@ void test_fill_random(float *x, size_t n, uint64_t seed, float lo, float hi);
  * its shape (outermost first). */
 float *test_load_expected(const char *fixture, const char *name, int64_t shape[4], int32_t *n_dims);
 
+/* Vulkan validation-layer findings (meson runs the Vulkan tests with
+ * VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation where it is installed):
+ * test_watch_validation() routes libmm's log through a counter of
+ * "vulkan validation:" warnings and errors (printing everything as before);
+ * test_validation_verdict(rc) turns a count above zero into a failure. A
+ * test cannot fail from inside the driver's callback, hence the count. */
+void test_watch_validation(void);
+int test_validation_verdict(int rc);
+
 #endif

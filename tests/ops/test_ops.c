@@ -1168,6 +1168,7 @@ int main(int argc, char **argv)
         if (!only)
             return usage(argv[0]);
     }
+    test_watch_validation();
     if (mm_backend_init(&p, &g_dut) != MM_OK) {
         const char *req = getenv("MM_REQUIRE_VULKAN");
         bool required = p.kind != MM_BACKEND_VULKAN || (req && strcmp(req, "1") == 0);
@@ -1186,5 +1187,5 @@ int main(int argc, char **argv)
     mm_backend_free(g_dut);
     mm_backend_free(g_ref);
     keep_free_all();
-    return failed ? 1 : 0;
+    return test_validation_verdict(failed ? 1 : 0);
 }

@@ -272,6 +272,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s <whisper|vit> <cpu|vulkan>\n", argv[0]);
         return 2;
     }
+    test_watch_validation();
     int rc = runtime_init(strcmp(argv[2], "cpu") == 0 ? MM_BACKEND_CPU : MM_BACKEND_VULKAN);
     if (rc)
         return rc;
@@ -288,5 +289,5 @@ int main(int argc, char **argv)
     snprintf(group, sizeof group, "encoder-%s-%s", argv[1], argv[2]);
     rc = _cmocka_run_group_tests(group, tests, sizeof tests / sizeof tests[0], NULL, NULL);
     mm_runtime_free(g_rt);
-    return rc;
+    return test_validation_verdict(rc);
 }
