@@ -9,7 +9,14 @@ typedef struct mm_backend_iface {
     /* Runs plan->order; then writes every output's readback tensor into its
      * out_data (already allocated, contiguous). */
     mm_status (*compute)(mm_backend *b, mm_graph *g, const mm_graph_plan *plan);
+    /* Persistent buffers: allocate buf->nbytes zeroed into buf->impl; free;
+     * whole-buffer host copies. */
+    mm_status (*buffer_alloc)(mm_backend *b, mm_buffer *buf);
+    void (*buffer_free)(mm_backend *b, mm_buffer *buf);
+    mm_status (*buffer_read)(mm_backend *b, const mm_buffer *buf, void *dst);
+    mm_status (*buffer_write)(mm_backend *b, mm_buffer *buf, const void *src);
 } mm_backend_iface;
+
 
 struct mm_backend {
     const mm_backend_iface *iface;

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Any single tensor beyond this many elements is refused as implausible. */
-#define MM_MAX_ELEMENTS (INT64_C(1) << 36)
-
 mm_graph *mm_graph_init(void)
 {
     mm_graph *g = calloc(1, sizeof *g);
@@ -169,7 +166,7 @@ void mm_graph_output(mm_graph *g, mm_tensor *t)
     if (!t || g->status != MM_OK)
         return;
     t->flags |= MM_TENSOR_OUTPUT;
-    if (t->op == MM_OP_NONE || t->op == MM_OP_VIEW)
+    if (t->op == MM_OP_NONE || t->view_src) /* leaves and views (stores too) own no node memory */
         t->readback = mm_cont(g, t);
     else
         t->readback = t;
@@ -253,7 +250,7 @@ const char *mm_op_name(mm_op op)
 {
     static const char *names[MM_OP_COUNT] = {
         "leaf", "view", "cont", "matmul", "add", "mul", "scale", "layer_norm", "gelu", "softmax",
-        "attention", "conv1d", "patch_embed", "get_rows", "concat", "argmax", "top_k",
+        "attention", "conv1d", "patch_embed", "get_rows", "concat", "argmax", "top_k", "store",
     };
     return (unsigned)op < MM_OP_COUNT ? names[op] : "?";
 }
@@ -691,6 +688,50 @@ mm_tensor *mm_top_k(mm_graph *g, mm_tensor *a, int32_t k)
     return t;
 }
 
+/* ---- persistent buffers ---------------------------------------------------------- */
+
+mm_tensor *mm_graph_buffer(mm_graph *g, mm_buffer *buf)
+{
+    if (g->status != MM_OK)
+        return NULL;
+    if (!buf)
+        return mm_graph_fail(g, MM_ERR_INVALID, "buffer: NULL");
+    mm_tensor *t = new_tensor(g, MM_OP_NONE, buf->type, buf->n_dims, buf->ne);
+    if (t) {
+        t->flags |= MM_TENSOR_BUFFER;
+        t->buffer = buf;
+    }
+    return t;
+}
+
+mm_tensor *mm_store(mm_graph *g, mm_tensor *src, mm_tensor *dst)
+{
+    if (g->status != MM_OK)
+        return NULL;
+    if (!src || !dst)
+        return mm_graph_fail(g, MM_ERR_INVALID, "store: NULL %s", src ? "destination" : "source");
+    mm_tensor *root = mm_tensor_root(dst);
+    if (!(root->flags & MM_TENSOR_BUFFER))
+        return mm_graph_fail(g, MM_ERR_INVALID, "store: the destination is not (a view of) a buffer");
+    if (src->type != dst->type)
+        return mm_graph_fail(g, MM_ERR_INVALID, "store: %s into %s", mm_dtype_name(src->type), mm_dtype_name(dst->type));
+    for (int i = 0; i < MM_MAX_DIMS; i++)
+        if (src->ne[i] != dst->ne[i])
+            return mm_graph_fail(g, MM_ERR_INVALID, "store: source {%lld,%lld,%lld,%lld} into {%lld,%lld,%lld,%lld}",
+                                 (long long)src->ne[0], (long long)src->ne[1], (long long)src->ne[2],
+                                 (long long)src->ne[3], (long long)dst->ne[0], (long long)dst->ne[1],
+                                 (long long)dst->ne[2], (long long)dst->ne[3]);
+    mm_tensor *t = new_tensor(g, MM_OP_STORE, dst->type, dst->n_dims, dst->ne);
+    if (!t)
+        return NULL;
+    for (int i = 0; i < MM_MAX_DIMS; i++)
+        t->nb[i] = dst->nb[i];
+    t->src[0] = src;
+    t->view_src = root;
+    t->view_offs = mm_tensor_offset(dst);
+    return t;
+}
+
 /* ---- planning -------------------------------------------------------------------- */
 
 mm_status mm_graph_alloc_outputs(mm_graph *g)
@@ -727,6 +768,8 @@ mm_status mm_graph_plan_build(const mm_graph *g, mm_graph_plan *plan)
             plan->needed[t->readback->index] = true;
             any = true;
         }
+        if (t->op == MM_OP_STORE) /* a side effect: runs unread */
+            any = plan->needed[i] = true;
         if (!plan->needed[i])
             continue;
         for (int s = 0; s < MM_MAX_SRC; s++)
@@ -737,7 +780,7 @@ mm_status mm_graph_plan_build(const mm_graph *g, mm_graph_plan *plan)
     }
     if (!any) {
         mm_graph_plan_free(plan);
-        return mm_error_set(MM_ERR_INVALID, "graph: no outputs marked (mm_graph_output)");
+        return mm_error_set(MM_ERR_INVALID, "graph: no outputs marked (mm_graph_output) and no stores");
     }
     for (int32_t i = 0; i < n; i++) {
         mm_tensor *t = g->nodes[i];

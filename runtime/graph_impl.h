@@ -24,6 +24,8 @@ typedef enum mm_op {
     MM_OP_CONCAT,      /* src0 a, src1 b (any strides); i[0] dim               */
     MM_OP_ARGMAX,      /* src0 (contiguous) -> I32                             */
     MM_OP_TOP_K,       /* src0 (contiguous) -> I32; i[0] k                     */
+    MM_OP_STORE,       /* src0 (any strides) written into this node's own
+                          region of a buffer leaf (view_src; strided)         */
     MM_OP_COUNT
 } mm_op;
 
@@ -31,9 +33,12 @@ enum {
     MM_TENSOR_INPUT = 1u << 0,    /* leaf whose data is read at compute time   */
     MM_TENSOR_CONSTANT = 1u << 1, /* leaf kept resident by backends            */
     MM_TENSOR_OUTPUT = 1u << 2,   /* read back after compute                   */
+    MM_TENSOR_BUFFER = 1u << 3,   /* leaf: a backend's persistent mm_buffer    */
 };
 
 #define MM_MAX_SRC 4
+/* Largest tensor a graph or buffer accepts: beyond it a size is a mistake. */
+#define MM_MAX_ELEMENTS (INT64_C(1) << 36)
 
 struct mm_tensor {
     mm_dtype type;    /* what ops see: F32 or I32                              */
@@ -51,6 +56,7 @@ struct mm_tensor {
     size_t view_offs;    /* VIEW: byte offset into view_src                     */
 
     const void *host_data; /* leaves                                            */
+    mm_buffer *buffer;     /* BUFFER leaves                                     */
     uint32_t flags;
     int32_t index; /* position in the graph (creation order is topological)    */
 
@@ -58,6 +64,16 @@ struct mm_tensor {
     void *out_data;      /* OUTPUT: host copy after compute (graph owned)      */
 
     char name[64];
+};
+
+/* A backend's persistent memory (mm_buffer_init); graphs see it as a leaf. */
+struct mm_buffer {
+    mm_backend *backend;
+    mm_dtype type;
+    int32_t n_dims;
+    int64_t ne[MM_MAX_DIMS];
+    size_t nbytes;
+    void *impl; /* cpu: the host memory; vulkan: its vk_buf */
 };
 
 struct mm_graph {

@@ -143,6 +143,41 @@ MM_API mm_tensor *mm_argmax(mm_graph *g, mm_tensor *a);
  * first on ties): {N,R..} -> I32 {k,R..}. */
 MM_API mm_tensor *mm_top_k(mm_graph *g, mm_tensor *a, int32_t k);
 
+/* ---- persistent buffers ----------------------------------------------------
+ * Memory a backend keeps between computes, for state that outlives one
+ * graph: a decoder's self-attention KV cache, the cross-attention keys and
+ * values computed once per input. On a GPU it stays in device memory, so a
+ * decoding step moves only its token in and its logits out.
+ *
+ *     mm_buffer *kc;  mm_buffer_init(backend, MM_DTYPE_F32, 3, (int64_t[]){D, T_max, H}, &kc);
+ *     // each step, in the step's graph:
+ *     mm_tensor *k_all = mm_graph_buffer(g, kc);
+ *     mm_tensor *row   = mm_view(g, k_all, 3, (int64_t[]){D, 1, H}, nb, pos * nb[1]);
+ *     mm_store(g, k_new, row);                       // written when g computes
+ *     mm_tensor *keys  = mm_view(g, k_all, 3, (int64_t[]){D, pos + 1, H}, nb, 0);
+ *     ... mm_attention(g, q, keys, values, NULL, scale, false) ...
+ *
+ * Ops run in the order they were built, so a read built after an mm_store
+ * sees what it wrote. A buffer belongs to the backend that made it (others
+ * refuse it at compute) and must be freed before that backend. */
+typedef struct mm_buffer mm_buffer;
+
+/* A zero-filled F32 or I32 buffer of shape ne. */
+MM_API mm_status mm_buffer_init(mm_backend *b, mm_dtype type, int32_t n_dims, const int64_t *ne, mm_buffer **out);
+MM_API void mm_buffer_free(mm_buffer *buf);
+MM_API size_t mm_buffer_nbytes(const mm_buffer *buf);
+/* Host access to the whole buffer (nbytes must be mm_buffer_nbytes()),
+ * between computes. */
+MM_API mm_status mm_buffer_read(const mm_buffer *buf, void *dst, size_t nbytes);
+MM_API mm_status mm_buffer_write(mm_buffer *buf, const void *src, size_t nbytes);
+/* The buffer's contents as a graph leaf of its shape; views of it read (or,
+ * with mm_store, write) part of it. */
+MM_API mm_tensor *mm_graph_buffer(mm_graph *g, mm_buffer *buf);
+/* When the graph computes, writes src (any strides) into dst, a view of a
+ * buffer leaf with src's shape and type. Runs even if nothing reads it.
+ * Returns dst's region after the write (a view of the buffer). */
+MM_API mm_tensor *mm_store(mm_graph *g, mm_tensor *src, mm_tensor *dst);
+
 /* ---- backends ------------------------------------------------------------ */
 
 typedef enum mm_backend_kind {

@@ -250,7 +250,7 @@ static mm_status run_node(cpu_backend *cb, mm_tensor *t, const mm_graph_plan *pl
 {
     /* a node read back as an output is computed straight into the output's
      * host copy (set up by cpu_compute); others get a pool block */
-    if (!cb->node_data[t->index]) {
+    if (!cb->node_data[t->index] && t->op != MM_OP_STORE) { /* a store writes into its buffer */
         int32_t bi = pool_alloc(cb, mm_tensor_nbytes(t));
         if (bi < 0)
             return MM_ERR_NOMEM;
@@ -258,7 +258,8 @@ static mm_status run_node(cpu_backend *cb, mm_tensor *t, const mm_graph_plan *pl
         cb->node_data[t->index] = cb->blocks[bi].ptr;
     }
 
-    mm_cpu_args args = {.t = t, .dst = cb->node_data[t->index], .ctx = &cb->ctx};
+    mm_cpu_args args = {.t = t, .dst = t->op == MM_OP_STORE ? (void *)tensor_data(cb, t) : cb->node_data[t->index],
+                        .ctx = &cb->ctx};
     for (int s = 0; s < MM_MAX_SRC; s++)
         if (t->src[s])
             args.src[s] = tensor_data(cb, t->src[s]);
@@ -297,7 +298,14 @@ static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *pl
         if (!plan->needed[i] || t->op != MM_OP_NONE)
             continue;
         const void *d = t->host_data;
-        if ((t->flags & MM_TENSOR_CONSTANT) && cb->reference && t->storage != MM_DTYPE_F32) {
+        if (t->flags & MM_TENSOR_BUFFER) {
+            if (t->buffer->backend != b) {
+                pool_trim(cb);
+                return mm_error_set(MM_ERR_INVALID, "cpu backend: buffer of backend %s used in a graph computed on %s",
+                                    t->buffer->backend->name, b->name);
+            }
+            d = t->buffer->impl;
+        } else if ((t->flags & MM_TENSOR_CONSTANT) && cb->reference && t->storage != MM_DTYPE_F32) {
             /* the oracle widens afresh every compute: no cache to get wrong */
             int32_t bi = pool_alloc(cb, mm_tensor_nbytes(t));
             if (bi < 0) {
@@ -356,7 +364,42 @@ static void cpu_free(mm_backend *b)
     free(cb);
 }
 
-static const mm_backend_iface cpu_iface = {.free = cpu_free, .compute = cpu_compute};
+/* ---- persistent buffers: plain host memory ----------------------------------- */
+
+static mm_status cpu_buffer_alloc(mm_backend *b, mm_buffer *buf)
+{
+    buf->impl = aligned_alloc(MM_CPU_ALIGN, (buf->nbytes + MM_CPU_ALIGN - 1) / MM_CPU_ALIGN * MM_CPU_ALIGN);
+    if (!buf->impl)
+        return mm_error_set(MM_ERR_NOMEM, "cpu backend: cannot allocate %zu bytes", buf->nbytes);
+    memset(buf->impl, 0, buf->nbytes);
+    return MM_OK;
+}
+
+static void cpu_buffer_free(mm_backend *b, mm_buffer *buf)
+{
+    free(buf->impl);
+}
+
+static mm_status cpu_buffer_read(mm_backend *b, const mm_buffer *buf, void *dst)
+{
+    memcpy(dst, buf->impl, buf->nbytes);
+    return MM_OK;
+}
+
+static mm_status cpu_buffer_write(mm_backend *b, mm_buffer *buf, const void *src)
+{
+    memcpy(buf->impl, src, buf->nbytes);
+    return MM_OK;
+}
+
+static const mm_backend_iface cpu_iface = {
+    .free = cpu_free,
+    .compute = cpu_compute,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
+    .buffer_read = cpu_buffer_read,
+    .buffer_write = cpu_buffer_write,
+};
 
 static mm_status cpu_new(bool reference, int32_t n_threads, mm_backend **out)
 {

@@ -78,6 +78,28 @@ static mm_status opt_cont(const mm_cpu_args *a)
     return MM_OK;
 }
 
+/* A store's rows are each contiguous in the buffer (a KV-cache slot, a
+ * layer's keys): row by row, in parallel. */
+static void store_rows(void *p, int64_t r0, int64_t r1)
+{
+    const mm_cpu_args *a = p;
+    const mm_tensor *t = a->t, *s = t->src[0];
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        mm_cpu_row_index(t, r, &i1, &i2, &i3);
+        copy_row((char *)mm_cpu_at(a->dst, t, 0, i1, i2, i3), mm_cpu_at(a->src[0], s, 0, i1, i2, i3), s->ne[0],
+                 s->nb[0], mm_dtype_size(s->type));
+    }
+}
+
+static mm_status opt_store(const mm_cpu_args *a)
+{
+    if (!mm_tensor_rows_contiguous(a->t))
+        return mm_cpu_ref_kernels[MM_OP_STORE](a);
+    mm_cpu_parallel(a->ctx, n_rows(a->t), (double)a->t->ne[0], store_rows, (void *)a);
+    return MM_OK;
+}
+
 static void concat_rows(void *p, int64_t r0, int64_t r1)
 {
     const mm_cpu_args *a = p;
@@ -404,6 +426,7 @@ static mm_status opt_top_k(const mm_cpu_args *a)
 
 const mm_cpu_kernel mm_cpu_opt_kernels[MM_OP_COUNT] = {
     [MM_OP_CONT] = opt_cont,
+    [MM_OP_STORE] = opt_store,
     [MM_OP_MATMUL] = mm_cpu_matmul,
     [MM_OP_ADD] = opt_eltwise,
     [MM_OP_MUL] = opt_eltwise,

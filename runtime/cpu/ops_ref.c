@@ -36,6 +36,19 @@ static mm_status ref_cont(const mm_cpu_args *a)
     return MM_OK;
 }
 
+/* Like cont, into the store's strided region of its buffer. */
+static mm_status ref_store(const mm_cpu_args *a)
+{
+    const mm_tensor *t = a->t, *s = t->src[0];
+    size_t es = mm_dtype_size(t->type);
+    for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < t->ne[2]; i2++)
+            for (int64_t i1 = 0; i1 < t->ne[1]; i1++)
+                for (int64_t i0 = 0; i0 < t->ne[0]; i0++)
+                    memcpy((char *)mm_cpu_at(a->dst, t, i0, i1, i2, i3), mm_cpu_at(a->src[0], s, i0, i1, i2, i3), es);
+    return MM_OK;
+}
+
 /* out[m,n,i2,i3] = sum_k a[k,m,i2/r2,i3/r3] * b[k,n,i2,i3]; r = B/A (each
  * batch of a serves r consecutive batches of b, as ggml and repeat_kv do). */
 static mm_status ref_matmul(const mm_cpu_args *a)
@@ -362,6 +375,7 @@ static mm_status ref_top_k(const mm_cpu_args *a)
 
 const mm_cpu_kernel mm_cpu_ref_kernels[MM_OP_COUNT] = {
     [MM_OP_CONT] = ref_cont,
+    [MM_OP_STORE] = ref_store,
     [MM_OP_MATMUL] = ref_matmul,
     [MM_OP_ADD] = ref_binary,
     [MM_OP_MUL] = ref_binary,

@@ -510,6 +510,7 @@ mm_status vk_op_record(vk_rec *r, const mm_tensor *t)
 {
     switch (t->op) {
     case MM_OP_CONT: return op_cont(r, t);
+    case MM_OP_STORE: return op_cont(r, t); /* the destination view is the store's region of its buffer */
     case MM_OP_CONCAT: return op_concat(r, t);
     case MM_OP_MATMUL: return op_matmul(r, t);
     case MM_OP_ADD: return op_binary(r, t, BINARY_ADD);

@@ -1107,6 +1107,171 @@ static void test_analytic(void **state)
     analytic_on(g_dut);
 }
 
+/* ---- persistent buffers --------------------------------------------------------------------
+ * Buffers belong to one backend, so these graphs are not run twice: the
+ * backend under test works through a KV cache, step by step, and each step
+ * is checked against the reference computing the same attention from
+ * plain inputs holding every key so far. */
+
+typedef struct kv_steps {
+    int64_t D, H, T_max;
+    int n_steps;
+    const int64_t *rows; /* rows stored per step (first: a prompt) */
+} kv_steps;
+
+static void store_kv_case(const kv_steps *c)
+{
+    const int64_t D = c->D, H = c->H, T = c->T_max;
+    mm_buffer *kc = NULL, *vc = NULL;
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F32, 3, NE(D, T, H), &kc), MM_OK);
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F32, 3, NE(D, T, H), &vc), MM_OK);
+    size_t nb[4] = {4, (size_t)D * 4, (size_t)(D * T) * 4, (size_t)(D * T * H) * 4};
+    float *k_all = keep((size_t)(D * T * H) * 4), *v_all = keep((size_t)(D * T * H) * 4); /* {D, T, H} as stored */
+    memset(k_all, 0, (size_t)(D * T * H) * 4);
+    memset(v_all, 0, (size_t)(D * T * H) * 4);
+    int64_t pos = 0;
+    for (int step = 0; step < c->n_steps; step++) {
+        int64_t n = c->rows[step];
+        char label[160];
+        snprintf(label, sizeof label, "kv cache D=%lld H=%lld: step %d, %lld new row(s) at %lld", (long long)D,
+                 (long long)H, step, (long long)n, (long long)pos);
+        /* new keys and values {D, n, H}, and the queries of those positions */
+        float *kn = rand_f32(D * n * H, -1, 1), *vn = rand_f32(D * n * H, -1, 1), *qn = rand_f32(D * n * H, -1, 1);
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t t = 0; t < n; t++) {
+                memcpy(&k_all[(h * T + pos + t) * D], &kn[(h * n + t) * D], (size_t)D * 4);
+                memcpy(&v_all[(h * T + pos + t) * D], &vn[(h * n + t) * D], (size_t)D * 4);
+            }
+        float scale = 1.0f / sqrtf((float)D);
+
+        mm_graph *g = new_graph();
+        mm_tensor *kb = mm_graph_buffer(g, kc), *vb = mm_graph_buffer(g, vc);
+        mm_store(g, mm_graph_input(g, MM_DTYPE_F32, 3, NE(D, n, H), kn), mm_view(g, kb, 3, NE(D, n, H), nb, pos * nb[1]));
+        mm_store(g, mm_graph_input(g, MM_DTYPE_F32, 3, NE(D, n, H), vn), mm_view(g, vb, 3, NE(D, n, H), nb, pos * nb[1]));
+        mm_tensor *out = mm_attention(g, mm_graph_input(g, MM_DTYPE_F32, 3, NE(D, n, H), qn),
+                                      mm_view(g, kb, 3, NE(D, pos + n, H), nb, 0),
+                                      mm_view(g, vb, 3, NE(D, pos + n, H), nb, 0), NULL, scale, true);
+        mm_graph_output(g, out);
+        if (mm_graph_status(g) != MM_OK)
+            fail_msg("%s: build: %s", label, mm_error_message());
+        compute_or_fail(g_dut, g, label);
+
+        /* the reference: the same attention over every key so far, as inputs */
+        mm_graph *r = new_graph();
+        mm_tensor *rk = mm_view(r, mm_graph_input(r, MM_DTYPE_F32, 3, NE(D, T, H), k_all), 3, NE(D, pos + n, H), nb, 0);
+        mm_tensor *rv = mm_view(r, mm_graph_input(r, MM_DTYPE_F32, 3, NE(D, T, H), v_all), 3, NE(D, pos + n, H), nb, 0);
+        mm_tensor *want = mm_attention(r, mm_graph_input(r, MM_DTYPE_F32, 3, NE(D, n, H), qn), rk, rv, NULL, scale, true);
+        mm_graph_output(r, want);
+        compute_or_fail(g_ref, r, label);
+        bool ok = test_allclose(label, mm_tensor_data(out), mm_tensor_data(want), (size_t)mm_tensor_nelements(out),
+                                2e-5, 1e-4);
+        mm_graph_free(g);
+        mm_graph_free(r);
+        if (!ok)
+            fail_msg("%s: %s differs from the reference", label, mm_backend_name(g_dut));
+        pos += n;
+    }
+    /* the caches hold exactly what was stored, zeros beyond */
+    float *got = keep((size_t)(D * T * H) * 4);
+    assert_int_equal(mm_buffer_read(kc, got, mm_buffer_nbytes(kc)), MM_OK);
+    assert_memory_equal(got, k_all, (size_t)(D * T * H) * 4);
+    assert_int_equal(mm_buffer_read(vc, got, mm_buffer_nbytes(vc)), MM_OK);
+    assert_memory_equal(got, v_all, (size_t)(D * T * H) * 4);
+    mm_buffer_free(kc);
+    mm_buffer_free(vc);
+}
+
+static void test_store_kv_cache(void **state)
+{
+    (void)state;
+    static const int64_t prompt_then_steps[] = {5, 1, 1, 1, 3, 1, 1, 1, 1};
+    store_kv_case(&(kv_steps){24, 3, 37, 9, prompt_then_steps});
+    static const int64_t decoder[] = {4, 1, 1, 1, 1, 1};
+    store_kv_case(&(kv_steps){64, 6, 448, 6, decoder}); /* Whisper-tiny's decoder: 6 heads of 64, 448 positions */
+}
+
+/* Strided destinations, store-only graphs, host writes, I32, and misuse. */
+static void test_store_layouts(void **state)
+{
+    (void)state;
+    /* a transposed source into a strided window: buffer {6, 5, 2}, window
+     * {3, 4, 2} at (1, 1, 0), whose rows are 6 floats apart */
+    mm_buffer *buf = NULL;
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F32, 3, NE(6, 5, 2), &buf), MM_OK);
+    float init[60], want[60];
+    for (int i = 0; i < 60; i++)
+        want[i] = init[i] = (float)(100 + i);
+    assert_int_equal(mm_buffer_write(buf, init, sizeof init), MM_OK);
+    float src[4 * 3 * 2]; /* {4, 3, 2}: transposed to {3, 4, 2} */
+    for (int i = 0; i < 24; i++)
+        src[i] = (float)-i;
+    for (int z = 0; z < 2; z++)
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 3; x++)
+                want[z * 30 + (1 + y) * 6 + 1 + x] = src[z * 12 + x * 4 + y];
+    mm_graph *g = new_graph();
+    mm_tensor *b = mm_graph_buffer(g, buf);
+    mm_tensor *win = mm_view(g, b, 3, NE(3, 4, 2), (const size_t[]){4, 24, 120}, 7 * 4);
+    mm_store(g, mm_transpose(g, in_f32(g, 3, NE(4, 3, 2), src)), win);
+    assert_int_equal(mm_graph_status(g), MM_OK);
+    compute_or_fail(g_dut, g, "store-only graph"); /* no outputs: the store alone must run */
+    mm_graph_free(g);
+    float got[60];
+    assert_int_equal(mm_buffer_read(buf, got, sizeof got), MM_OK);
+    assert_memory_equal(got, want, sizeof want);
+
+    /* reading it back in a later graph, through a store's result */
+    g = new_graph();
+    b = mm_graph_buffer(g, buf);
+    mm_tensor *row = mm_store(g, in_f32(g, 1, NE(6), (const float[]){1, 2, 3, 4, 5, 6}),
+                              mm_view(g, b, 1, NE(6), (const size_t[]){4}, 4 * 6 * 4));
+    mm_tensor *sum = mm_add(g, row, mm_view(g, b, 1, NE(6), (const size_t[]){4}, 0));
+    mm_graph_output(g, sum);
+    compute_or_fail(g_dut, g, "store then read");
+    const float *s = mm_tensor_data(sum);
+    for (int i = 0; i < 6; i++)
+        assert_float_equal(s[i], (float)(i + 1) + want[i], 0);
+    mm_graph_free(g);
+
+    /* a buffer serves one backend only */
+    mm_backend *other = g_dut == g_ref ? NULL : g_ref;
+    if (other) {
+        g = new_graph();
+        mm_graph_output(g, mm_scale(g, mm_graph_buffer(g, buf), 2.0f));
+        assert_int_equal(mm_backend_compute(other, g), MM_ERR_INVALID);
+        assert_non_null(strstr(mm_error_message(), "buffer"));
+        mm_graph_free(g);
+    }
+    mm_buffer_free(buf);
+
+    /* I32: token ids appended to a history */
+    mm_buffer *ids = NULL;
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_I32, 1, NE(8), &ids), MM_OK);
+    g = new_graph();
+    mm_tensor *logits = in_f32(g, 2, NE(4, 2), (const float[]){0, 3, 1, 2, -1, 0, 9, 8});
+    mm_store(g, mm_reshape(g, mm_argmax(g, logits), 1, NE(2)),
+             mm_view(g, mm_graph_buffer(g, ids), 1, NE(2), (const size_t[]){4}, 3 * 4));
+    compute_or_fail(g_dut, g, "store argmax ids");
+    mm_graph_free(g);
+    int32_t hist[8];
+    assert_int_equal(mm_buffer_read(ids, hist, sizeof hist), MM_OK);
+    const int32_t hist_want[8] = {0, 0, 0, 1, 2, 0, 0, 0};
+    assert_memory_equal(hist, hist_want, sizeof hist);
+    assert_int_equal(mm_buffer_read(ids, hist, 4), MM_ERR_INVALID); /* wrong size */
+    mm_buffer_free(ids);
+
+    /* misuse is a build error, not a crash */
+    g = new_graph();
+    mm_tensor *plain = in_rand(g, 1, NE(4), -1, 1);
+    assert_null(mm_store(g, in_rand(g, 1, NE(4), -1, 1), plain));
+    assert_int_equal(mm_graph_status(g), MM_ERR_INVALID);
+    assert_non_null(strstr(mm_error_message(), "not (a view of) a buffer"));
+    mm_graph_free(g);
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F32, 2, NE(4, 0), &ids), MM_ERR_INVALID);
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F32, 4, NE(1 << 20, 1 << 20, 1 << 20, 4), &ids), MM_ERR_NOMEM);
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F16, 1, NE(4), &ids), MM_ERR_INVALID);
+}
+
 /* ---- main -------------------------------------------------------------------------------------------- */
 
 typedef struct group {
@@ -1134,6 +1299,7 @@ static const group groups[] = {
     {"argmax", {cmocka_unit_test(test_argmax)}, 1},
     {"top_k", {cmocka_unit_test(test_top_k)}, 1},
     {"graph", {cmocka_unit_test(test_graph)}, 1},
+    {"store", {cmocka_unit_test(test_store_kv_cache), cmocka_unit_test(test_store_layouts)}, 2},
 };
 
 static int usage(const char *argv0)
