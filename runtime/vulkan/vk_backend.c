@@ -128,27 +128,6 @@ static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *p
 
 /* ---- compute ------------------------------------------------------------------------- */
 
-static void barrier_to(VkCommandBuffer cmd, VkPipelineStageFlags src, VkAccessFlags src_access,
-                       VkPipelineStageFlags dst, VkAccessFlags dst_access)
-{
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = src_access,
-                          .dstAccessMask = dst_access};
-    vkCmdPipelineBarrier(cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
-}
-
-/* At the start of every submission: what earlier ones wrote (shaders,
- * copies) is visible to this one, and its writes wait for their reads.
- * Fences order the submissions on the host but make nothing visible to
- * the device; persistent buffers are read a compute after they are
- * written, and the arena is rewritten each time. */
-static void barrier_after_previous(VkCommandBuffer cmd)
-{
-    const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    barrier_to(cmd, st, VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, st,
-               VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
-                   VK_ACCESS_TRANSFER_WRITE_BIT);
-}
-
 /* Inputs go into the arena: a memcpy when it is mapped, else staging copies. */
 static VkDeviceSize upload_inputs(mm_vk *vk, const mm_graph *g, const mm_graph_plan *plan, const vk_loc *loc)
 {
@@ -168,7 +147,7 @@ static VkDeviceSize upload_inputs(mm_vk *vk, const mm_graph *g, const mm_graph_p
         soff += vk_align_up(bytes, vk->align);
     }
     if (soff)
-        barrier_to(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+        vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
                    VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
     return soff;
 }
@@ -179,11 +158,11 @@ static void record_readback(mm_vk *vk, const mm_graph *g, const vk_loc *loc, VkD
                             VkDeviceSize *out_off)
 {
     if (vk->direct) {
-        barrier_to(vk->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+        vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                    VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
         return;
     }
-    barrier_to(vk->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+    vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
                VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_HOST_READ_BIT);
     VkDeviceSize soff = out_base;
@@ -196,7 +175,7 @@ static void record_readback(mm_vk *vk, const mm_graph *g, const vk_loc *loc, VkD
         vkCmdCopyBuffer(vk->cmd, vk->arena.buf, vk->staging.buf, 1, &region);
         soff += vk_align_up(mm_tensor_nbytes(t), vk->align);
     }
-    barrier_to(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+    vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
                VK_ACCESS_HOST_READ_BIT);
 }
 
@@ -267,7 +246,7 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
         s = vk_cmd_begin(vk);
     }
     if (s == MM_OK) {
-        barrier_after_previous(vk->cmd);
+        vk_cmd_barrier_after_previous(vk->cmd);
         upload_inputs(vk, g, plan, loc);
         s = record_graph(vk, plan, loc, scratch);
     }
@@ -291,89 +270,6 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
     free(scratch);
     free(out_off);
     return s;
-}
-
-/* ---- persistent buffers: device memory, host access by map or staging ------------------------- */
-
-typedef enum buffer_xfer { FILL_ZERO, TO_DEVICE, TO_HOST } buffer_xfer;
-
-/* Runs one transfer command (fill, or a copy between vb and staging) and waits. */
-static mm_status buffer_transfer(mm_vk *vk, vk_buf *vb, VkDeviceSize n, buffer_xfer kind)
-{
-    mm_status s = vk_cmd_begin(vk);
-    if (s != MM_OK)
-        return s;
-    barrier_after_previous(vk->cmd);
-    VkBufferCopy region = {0, 0, n};
-    if (kind == FILL_ZERO)
-        vkCmdFillBuffer(vk->cmd, vb->buf, 0, VK_WHOLE_SIZE, 0);
-    else if (kind == TO_DEVICE)
-        vkCmdCopyBuffer(vk->cmd, vk->staging.buf, vb->buf, 1, &region);
-    else
-        vkCmdCopyBuffer(vk->cmd, vb->buf, vk->staging.buf, 1, &region);
-    barrier_to(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
-               VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT);
-    return vk_cmd_submit(vk);
-}
-
-static mm_status vk_buffer_alloc(mm_backend *b, mm_buffer *buf)
-{
-    mm_vk *vk = (mm_vk *)b;
-    VkDeviceSize size = vk_align_up(buf->nbytes, vk->align); /* whole vec4 views */
-    if (size > vk->max_alloc)
-        return mm_error_set(MM_ERR_NOMEM, "vulkan: %.1f MiB is more than one allocation may hold (%.1f MiB)",
-                            size / 1048576.0, vk->max_alloc / 1048576.0);
-    vk_buf *vb = calloc(1, sizeof *vb);
-    if (!vb)
-        return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
-    mm_status s = vk_buf_create(vk, vb, size, VK_MEM_DEVICE);
-    if (s == MM_OK && vb->map)
-        memset(vb->map, 0, size);
-    else if (s == MM_OK)
-        s = buffer_transfer(vk, vb, size, FILL_ZERO);
-    if (s != MM_OK) {
-        vk_buf_destroy(vk, vb);
-        free(vb);
-        return s;
-    }
-    buf->impl = vb;
-    return MM_OK;
-}
-
-static void vk_buffer_free(mm_backend *b, mm_buffer *buf)
-{
-    mm_vk *vk = (mm_vk *)b;
-    vkDeviceWaitIdle(vk->dev);
-    vk_buf_destroy(vk, buf->impl);
-    free(buf->impl);
-}
-
-static mm_status vk_buffer_read(mm_backend *b, const mm_buffer *buf, void *dst)
-{
-    mm_vk *vk = (mm_vk *)b;
-    vk_buf *vb = buf->impl;
-    mm_status s = MM_OK;
-    if (!vb->map && ((s = vk_staging_reserve(vk, buf->nbytes)) != MM_OK ||
-                     (s = buffer_transfer(vk, vb, buf->nbytes, TO_HOST)) != MM_OK))
-        return s;
-    memcpy(dst, vb->map ? vb->map : vk->staging.map, buf->nbytes);
-    return MM_OK;
-}
-
-static mm_status vk_buffer_write(mm_backend *b, mm_buffer *buf, const void *src)
-{
-    mm_vk *vk = (mm_vk *)b;
-    vk_buf *vb = buf->impl;
-    if (vb->map) { /* the next submit makes host writes visible */
-        memcpy(vb->map, src, buf->nbytes);
-        return MM_OK;
-    }
-    mm_status s = vk_staging_reserve(vk, buf->nbytes);
-    if (s != MM_OK)
-        return s;
-    memcpy(vk->staging.map, src, buf->nbytes);
-    return buffer_transfer(vk, vb, buf->nbytes, TO_DEVICE);
 }
 
 /* ---- lifetime ---------------------------------------------------------------------------- */

@@ -172,6 +172,27 @@ void vk_dispatch_free(mm_vk *vk)
 
 /* ---- command buffer ----------------------------------------------------------- */
 
+void vk_cmd_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src, VkAccessFlags src_access,
+                       VkPipelineStageFlags dst, VkAccessFlags dst_access)
+{
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = src_access,
+                          .dstAccessMask = dst_access};
+    vkCmdPipelineBarrier(cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+/* At the start of every submission: what earlier ones wrote (shaders,
+ * copies) is visible to this one, and its writes wait for their reads.
+ * Fences order the submissions on the host but make nothing visible to
+ * the device; persistent buffers are read a compute after they are
+ * written, and the arena is rewritten each time. */
+void vk_cmd_barrier_after_previous(VkCommandBuffer cmd)
+{
+    const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vk_cmd_barrier(cmd, st, VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, st,
+               VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                   VK_ACCESS_TRANSFER_WRITE_BIT);
+}
+
 mm_status vk_cmd_begin(mm_vk *vk)
 {
     VkCommandBufferBeginInfo bi = {

@@ -1,6 +1,7 @@
 /* Internals of the Vulkan backend, shared by its files:
  *   vk_device.c   instance, physical device choice, queue, limits, device list
- *   vk_memory.c   buffers, memory types, resident weights, arena, staging
+ *   vk_memory.c   buffers, memory types, resident weights, arena, staging,
+ *                 persistent buffers (mm_buffer)
  *   vk_dispatch.c shaders, pipelines, descriptor sets, barriers, dispatches
  *   vk_ops.c      one recorder per graph op
  *   vk_backend.c  the mm_backend: init/free and compute (plan, record, submit) */
@@ -198,6 +199,11 @@ mm_status vk_weight_flush(mm_vk *vk); /* finishes queued staging uploads */
 mm_status vk_arena_reserve(mm_vk *vk, VkDeviceSize size);
 mm_status vk_staging_reserve(mm_vk *vk, VkDeviceSize size);
 static inline VkDeviceSize vk_align_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
+/* Persistent buffers (mm_buffer): the backend's buffer_* entry points. */
+mm_status vk_buffer_alloc(mm_backend *b, mm_buffer *buf);
+void vk_buffer_free(mm_backend *b, mm_buffer *buf);
+mm_status vk_buffer_read(mm_backend *b, const mm_buffer *buf, void *dst);
+mm_status vk_buffer_write(mm_backend *b, mm_buffer *buf, const void *src);
 
 /* vk_dispatch.c */
 mm_status vk_dispatch_init(mm_vk *vk);
@@ -207,6 +213,11 @@ mm_status vk_cmd_submit(mm_vk *vk); /* ends, submits, waits for the fence */
 void vk_cmd_abort(mm_vk *vk);
 void vk_rec_reset(mm_vk *vk); /* descriptor pools, before recording a graph */
 void vk_rec_barrier(vk_rec *r);
+/* A global memory barrier between the given stages and accesses. */
+void vk_cmd_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src, VkAccessFlags src_access, VkPipelineStageFlags dst,
+                    VkAccessFlags dst_access);
+/* First in every submission: makes earlier submissions' writes visible. */
+void vk_cmd_barrier_after_previous(VkCommandBuffer cmd);
 VkDeviceSize vk_view_span(const vk_view *v);
 vk_view vk_view_of(const vk_rec *r, const mm_tensor *t);
 vk_view vk_view_contiguous(vk_buf *buf, VkDeviceSize off, int32_t n_dims, const int64_t *ne);

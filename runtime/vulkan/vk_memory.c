@@ -1,5 +1,5 @@
 /* Device memory: buffer allocation by memory type, resident weights, the
- * intermediate arena and the staging buffer.
+ * intermediate arena, the staging buffer, and persistent buffers (mm_buffer).
  *
  * Two paths, chosen once from the memory properties: when the largest
  * device-local heap is also host-visible and coherent (lavapipe, integrated
@@ -389,4 +389,87 @@ mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, vk_loc *out)
     out->buf = vk->blocks[w->block];
     out->off = w->offset;
     return MM_OK;
+}
+
+/* ---- persistent buffers: device memory, host access by map or staging ------------------------- */
+
+typedef enum buffer_xfer { FILL_ZERO, TO_DEVICE, TO_HOST } buffer_xfer;
+
+/* Runs one transfer command (fill, or a copy between vb and staging) and waits. */
+static mm_status buffer_transfer(mm_vk *vk, vk_buf *vb, VkDeviceSize n, buffer_xfer kind)
+{
+    mm_status s = vk_cmd_begin(vk);
+    if (s != MM_OK)
+        return s;
+    vk_cmd_barrier_after_previous(vk->cmd);
+    VkBufferCopy region = {0, 0, n};
+    if (kind == FILL_ZERO)
+        vkCmdFillBuffer(vk->cmd, vb->buf, 0, VK_WHOLE_SIZE, 0);
+    else if (kind == TO_DEVICE)
+        vkCmdCopyBuffer(vk->cmd, vk->staging.buf, vb->buf, 1, &region);
+    else
+        vkCmdCopyBuffer(vk->cmd, vb->buf, vk->staging.buf, 1, &region);
+    vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+               VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT);
+    return vk_cmd_submit(vk);
+}
+
+mm_status vk_buffer_alloc(mm_backend *b, mm_buffer *buf)
+{
+    mm_vk *vk = (mm_vk *)b;
+    VkDeviceSize size = vk_align_up(buf->nbytes, vk->align); /* whole vec4 views */
+    if (size > vk->max_alloc)
+        return mm_error_set(MM_ERR_NOMEM, "vulkan: %.1f MiB is more than one allocation may hold (%.1f MiB)",
+                            size / 1048576.0, vk->max_alloc / 1048576.0);
+    vk_buf *vb = calloc(1, sizeof *vb);
+    if (!vb)
+        return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
+    mm_status s = vk_buf_create(vk, vb, size, VK_MEM_DEVICE);
+    if (s == MM_OK && vb->map)
+        memset(vb->map, 0, size);
+    else if (s == MM_OK)
+        s = buffer_transfer(vk, vb, size, FILL_ZERO);
+    if (s != MM_OK) {
+        vk_buf_destroy(vk, vb);
+        free(vb);
+        return s;
+    }
+    buf->impl = vb;
+    return MM_OK;
+}
+
+void vk_buffer_free(mm_backend *b, mm_buffer *buf)
+{
+    mm_vk *vk = (mm_vk *)b;
+    vkDeviceWaitIdle(vk->dev);
+    vk_buf_destroy(vk, buf->impl);
+    free(buf->impl);
+}
+
+mm_status vk_buffer_read(mm_backend *b, const mm_buffer *buf, void *dst)
+{
+    mm_vk *vk = (mm_vk *)b;
+    vk_buf *vb = buf->impl;
+    mm_status s = MM_OK;
+    if (!vb->map && ((s = vk_staging_reserve(vk, buf->nbytes)) != MM_OK ||
+                     (s = buffer_transfer(vk, vb, buf->nbytes, TO_HOST)) != MM_OK))
+        return s;
+    memcpy(dst, vb->map ? vb->map : vk->staging.map, buf->nbytes);
+    return MM_OK;
+}
+
+mm_status vk_buffer_write(mm_backend *b, mm_buffer *buf, const void *src)
+{
+    mm_vk *vk = (mm_vk *)b;
+    vk_buf *vb = buf->impl;
+    if (vb->map) { /* the next submit makes host writes visible */
+        memcpy(vb->map, src, buf->nbytes);
+        return MM_OK;
+    }
+    mm_status s = vk_staging_reserve(vk, buf->nbytes);
+    if (s != MM_OK)
+        return s;
+    memcpy(vk->staging.map, src, buf->nbytes);
+    return buffer_transfer(vk, vb, buf->nbytes, TO_DEVICE);
 }
