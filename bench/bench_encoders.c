@@ -6,6 +6,7 @@
  * (the matmul, convolution and attention FLOPs of the architecture) and the
  * ratio to OpenBLAS sgemm measured in the same run on the encoder's FFN
  * shape. Not a test (see --help). */
+#include "bench_util.h"
 #include "mm/runtime.h"
 
 #include <cblas.h>
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- random weights in a model folder ------------------------------------------ */
@@ -202,19 +202,6 @@ static double arch_flops(const arch *a)
 
 /* ---- timing ---------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 /* OpenBLAS on the encoder's FFN up-projection, T x d x ff, with the
  * backend's thread count: what a well-used CPU reaches on these shapes. */
 static double sgemm_gflops(const arch *a, int threads)
@@ -225,16 +212,16 @@ static double sgemm_gflops(const arch *a, int threads)
     if (x && w && y) {
         openblas_set_num_threads(threads);
         for (int r = 0; r < 10; r++) {
-            double t0 = now_s();
+            double t0 = bench_now();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
-            double gf = 2.0 * M * N * K / (now_s() - t0) * 1e-9;
+            double gf = 2.0 * M * N * K / (bench_now() - t0) * 1e-9;
             best = gf > best ? gf : best;
         }
     }
     free(x);
     free(w);
     free(y);
-    usleep(250000); /* let OpenBLAS's spinning workers sleep before the next timing (see bench-ops) */
+    usleep(BENCH_QUIET_US);
     return best;
 }
 
@@ -346,19 +333,18 @@ int main(int argc, char **argv)
                 ok = (input = calloc(n, sizeof *input)) != NULL;
             }
             for (int r = -1; ok && r < n_runs; r++) { /* r = -1: warm-up */
-                double t0 = now_s();
+                double t0 = bench_now();
                 ok = mm_encoder_run(e, input, 1, &out, &out_shape) == MM_OK;
                 free(out);
                 if (r >= 0)
-                    t[r] = now_s() - t0;
+                    t[r] = bench_now() - t0;
             }
             const char *name = mm_backend_name(mm_runtime_backend(rts[b]));
             if (!ok) {
                 fprintf(stderr, "bench-encoders: %s on %s: %s\n", a->name, name, mm_error_message());
                 rc = 1;
             } else {
-                qsort(t, (size_t)n_runs, sizeof *t, cmp_double);
-                double med = n_runs % 2 ? t[n_runs / 2] : 0.5 * (t[n_runs / 2 - 1] + t[n_runs / 2]);
+                double med = bench_median(t, n_runs);
                 double gf = flops / med * 1e-9;
                 printf("%-14s %-34.34s %5d %10.1f %9.1f %14.1f %7.2f\n", a->name, name, n_runs, med * 1e3, gf, ref,
                        gf / ref);

@@ -1,6 +1,7 @@
 /* bench-ops: matmul and attention through the graph API on each available
  * backend, next to OpenBLAS cblas_sgemm on the same shapes and thread count.
  * Not a test: prints a table (see --help). */
+#include "bench_util.h"
 #include "mm/tensor.h"
 
 #include <cblas.h>
@@ -8,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct bench_opts {
@@ -17,43 +17,21 @@ typedef struct bench_opts {
     bool cpu, vulkan;
 } bench_opts;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
-
 /* Times fn0 and fn1 in rounds (a few runs of each, so both see the same
  * machine load; the cores may be shared) and stores the median of each;
- * false on failure. A threaded OpenBLAS call leaves its worker threads
- * spinning on sched_yield for 2^28 TSC cycles (OPENBLAS_THREAD_TIMEOUT,
- * about 0.1 s): timed straight after one, the backend would share the
- * cores with them and look twice as slow. So each round ends with a pause
- * longer than that spin, and fn0 goes first in the next. */
+ * false on failure. Each round starts with a pause (BENCH_QUIET_US) so
+ * that OpenBLAS's spinning workers from the last round are asleep when
+ * fn0 runs. */
 #define BENCH_ROUNDS 4
-#define BENCH_QUIET_US 250000
 
 typedef bool (*bench_fn)(void *ctx);
 static bool median_pair(const bench_opts *o, bench_fn fn0, void *ctx0, bench_fn fn1, void *ctx1, double out[2],
                         int *runs_out)
 {
-    double t0 = now_s();
+    double t0 = bench_now();
     if (!fn0(ctx0) || !fn1(ctx1))
         return false;
-    double pair = now_s() - t0;
+    double pair = bench_now() - t0;
     int runs = o->runs, warmup = o->warmup - 1;
     if (pair * (runs + warmup) > o->budget_s) { /* a slow backend: stay within the budget, at least 3 runs */
         runs = (int)(o->budget_s / pair);
@@ -72,20 +50,20 @@ static bool median_pair(const bench_opts *o, bench_fn fn0, void *ctx0, bench_fn 
         int r1 = r0 + per_round < runs ? r0 + per_round : runs;
         usleep(BENCH_QUIET_US);
         for (int i = r0; i < r1 && ok; i++) {
-            double t1 = now_s();
+            double t1 = bench_now();
             ok = fn0(ctx0);
-            t[i] = now_s() - t1;
+            t[i] = bench_now() - t1;
         }
         for (int i = r0; i < r1 && ok; i++) {
-            double t1 = now_s();
+            double t1 = bench_now();
             ok = fn1(ctx1);
-            t[runs + i] = now_s() - t1;
+            t[runs + i] = bench_now() - t1;
         }
     }
     if (ok) {
         *runs_out = runs;
-        out[0] = median(t, runs);
-        out[1] = median(t + runs, runs);
+        out[0] = bench_median(t, runs);
+        out[1] = bench_median(t + runs, runs);
     }
     free(t);
     return ok;
