@@ -174,8 +174,9 @@ MM_API mm_status mm_buffer_write(mm_buffer *buf, const void *src, size_t nbytes)
  * with mm_store, write) part of it. */
 MM_API mm_tensor *mm_graph_buffer(mm_graph *g, mm_buffer *buf);
 /* When the graph computes, writes src (any strides) into dst, a view of a
- * buffer leaf with src's shape and type. Runs even if nothing reads it.
- * Returns dst's region after the write (a view of the buffer). */
+ * buffer leaf with src's shape and type; src must not overlap dst. Runs
+ * even if nothing reads it. Returns dst's region after the write (a view
+ * of the buffer). */
 MM_API mm_tensor *mm_store(mm_graph *g, mm_tensor *src, mm_tensor *dst);
 
 /* ---- backends ------------------------------------------------------------ */
