@@ -1,4 +1,4 @@
-/* Timing helpers shared by the benchmarks. */
+/* Timing helpers shared by the benchmarks and `mmrun bench`. */
 #ifndef MM_BENCH_UTIL_H
 #define MM_BENCH_UTIL_H
 

@@ -15,5 +15,6 @@ int cli_fail(const char *what);
 int cli_usage_error(const char *fmt, ...) MM_PRINTF(1, 2);
 
 int cmd_info(int argc, char **argv, cli_options *opt);
+int cmd_bench(int argc, char **argv, cli_options *opt);
 
 #endif

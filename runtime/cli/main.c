@@ -17,6 +17,9 @@ static const char usage[] =
     "  info [MODEL_DIR]     version, plugins with their model types, backends and\n"
     "                       Vulkan devices; with MODEL_DIR, what the folder holds\n"
     "                       and which plugins will run it\n"
+    "  bench MODEL_DIR      times the model's encoder on the chosen backend\n"
+    "                       [--runs N (5)] [--batch B (1)]; input values do not\n"
+    "                       change the work, so it needs no media\n"
     "\n"
     "options:\n"
     "  -b, --backend NAME   auto (default: Vulkan if a device works, else CPU),\n"
@@ -31,7 +34,9 @@ static const char usage[] =
     "\n"
     "examples:\n"
     "  mmrun info\n"
-    "  mmrun --backend cpu info ~/models/whisper-tiny\n";
+    "  mmrun --backend cpu info ~/models/whisper-tiny\n"
+    "  mmrun bench ~/models/whisper-tiny            (Vulkan GPU if any, else CPU)\n"
+    "  mmrun --backend cpu -t 4 bench ~/models/vit-gpt2 --runs 10\n";
 
 int cli_fail(const char *what)
 {
@@ -131,6 +136,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[i];
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - i, argv + i, &opt);
+    if (strcmp(cmd, "bench") == 0)
+        return cmd_bench(argc - i, argv + i, &opt);
     if (strcmp(cmd, "help") == 0) {
         fputs(usage, stdout);
         return 0;

@@ -125,6 +125,25 @@ def case_info_model(tmp):
     assert "encoder: plugin audio, input {3000,80,1}" in p.stdout
 
 
+def case_bench(tmp):
+    """mmrun bench times a model's encoder: a figure per run, clear errors."""
+    for backend, model, extra in [("cpu", "whisper-tiny-random", []),
+                                  ("vulkan", "vit-gpt2-tiny-random", ["--batch", "2"])]:
+        p = run("--backend", backend, "bench", fixture(model), "--runs", "2", *extra)
+        if backend == "vulkan" and p.returncode != 0 and not REQUIRE_VULKAN:
+            print("SKIP part: no Vulkan device")
+            continue
+        assert p.returncode == 0, p.stderr
+        m = re.search(r"median ([0-9.]+) ms of 2 runs", p.stdout)
+        assert m and float(m.group(1)) > 0, p.stdout
+        assert f"backend {backend}" in p.stdout
+        assert ("batch 2" in p.stdout) == bool(extra)
+    expect_error(run("bench"), "model folder", code=2)
+    expect_error(run("bench", fixture("whisper-tiny-random"), "--runs", "0"), "--runs", code=2)
+    expect_error(run("--backend", "cpu", "bench", os.path.join(tmp, "nope")), "config.json")
+    expect_error(run("--backend", "cpu", "bench", fixture("clip-tiny-random")), "no plugin runs model_type 'clip'")
+
+
 def case_missing_dir(tmp):
     expect_error(run("--backend", "cpu", "info", os.path.join(tmp, "nope")), "config.json")
 
