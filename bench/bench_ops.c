@@ -124,19 +124,25 @@ static bool run_blas(void *p)
     return true;
 }
 
-/* y[M,N] = x[M,K] W^T with W an nn.Linear weight [N,K] (ne {K,N}); x has ne {K,M}. */
-static bool matmul_case(bench_case *c, int M, int K, int N)
+/* y[M,N] = x[M,K] W^T with W an nn.Linear weight [N,K] (ne {K,N}) stored
+ * as `wtype` (F16 kept as F16: the CPU backend reads it in place); x has ne {K,M}. */
+static bool matmul_case(bench_case *c, int M, int K, int N, mm_dtype wtype)
 {
     memset(c, 0, sizeof *c);
-    c->name = "matmul";
+    c->name = wtype == MM_DTYPE_F16 ? "matmul-f16" : "matmul";
     snprintf(c->shape, sizeof c->shape, "%dx%dx%d", M, K, N);
     c->flops = 2.0 * M * N * K;
     c->bufs[0] = random_floats((size_t)M * K, 1);
     c->bufs[1] = random_floats((size_t)N * K, 2);
     if (!c->bufs[0] || !c->bufs[1] || !(c->g = mm_graph_init()))
         return false;
+    if (wtype == MM_DTYPE_F16) { /* halves in place of the floats (the buffer has room) */
+        uint16_t *h = (uint16_t *)c->bufs[1];
+        for (size_t i = 0; i < (size_t)N * K; i++)
+            h[i] = mm_f32_to_f16(c->bufs[1][i]);
+    }
     mm_tensor *x = mm_graph_input(c->g, MM_DTYPE_F32, 2, (const int64_t[]){K, M}, c->bufs[0]);
-    mm_tensor *w = mm_graph_constant(c->g, MM_DTYPE_F32, 2, (const int64_t[]){K, N}, c->bufs[1]);
+    mm_tensor *w = mm_graph_constant(c->g, wtype, 2, (const int64_t[]){K, N}, c->bufs[1]);
     mm_graph_output(c->g, mm_matmul(c->g, w, x));
     c->n_gemm = 1;
     c->gemm[0].m = M;
@@ -222,7 +228,8 @@ static void usage(FILE *f)
             "after --warmup 3 of each). The runs column says how many were timed.\n"
             "\n"
             "Matmul shapes are M x K x N for y[M,N] = x[M,K] . W^T, W an nn.Linear\n"
-            "weight [N,K]; GFLOP/s counts 2*M*N*K. Attention counts 2*H*Tq*Tk*(D+Dv);\n"
+            "weight [N,K] (matmul-f16: stored F16; OpenBLAS runs the F32 weight);\n"
+            "GFLOP/s counts 2*M*N*K. Attention counts 2*H*Tq*Tk*(D+Dv);\n"
             "its OpenBLAS column runs only the two products per head (Q.K^T, P.V).\n"
             "\n"
             "Options:\n"
@@ -314,15 +321,18 @@ int main(int argc, char **argv)
     printf("%-10s %-24s %-34s %5s %10s %9s %12s %9s %7s\n", "op", "shape", "backend", "runs", "ms", "GFLOP/s",
            "openblas ms", "GFLOP/s", "ratio");
 
-    bench_case cases[5];
-    bool ok[5];
-    ok[0] = matmul_case(&cases[0], 1500, 384, 384);
-    ok[1] = matmul_case(&cases[1], 1500, 1536, 384);
-    ok[2] = matmul_case(&cases[2], 1, 384, 51865);
-    ok[3] = attention_case(&cases[3], "attention", 64, 6, 1500, 1500);
-    ok[4] = attention_case(&cases[4], "attn-step", 64, 6, 1, 1500);
+    enum { N_CASES = 7 };
+    bench_case cases[N_CASES];
+    bool ok[N_CASES];
+    ok[0] = matmul_case(&cases[0], 1500, 384, 384, MM_DTYPE_F32);
+    ok[1] = matmul_case(&cases[1], 1500, 1536, 384, MM_DTYPE_F32);
+    ok[2] = matmul_case(&cases[2], 1, 384, 51865, MM_DTYPE_F32);
+    ok[3] = matmul_case(&cases[3], 1500, 1536, 384, MM_DTYPE_F16);
+    ok[4] = matmul_case(&cases[4], 1, 384, 51865, MM_DTYPE_F16);
+    ok[5] = attention_case(&cases[5], "attention", 64, 6, 1500, 1500);
+    ok[6] = attention_case(&cases[6], "attn-step", 64, 6, 1, 1500);
     int rc = 0;
-    for (int ci = 0; ci < 5; ci++) {
+    for (int ci = 0; ci < N_CASES; ci++) {
         bench_case *c = &cases[ci];
         if (!ok[ci]) {
             fprintf(stderr, "bench-ops: building %s %s failed: %s\n", c->name, c->shape, mm_error_message());

@@ -45,10 +45,11 @@ typedef struct cpu_backend {
     block *blocks;
     int32_t n_blocks, cap_blocks;
 
-    /* Per compute, by node index: data of the tensor's storage root, and
-     * the pool block holding it (-1 for leaves). */
+    /* Per compute, by node index: data of the tensor's storage root, the
+     * pool block holding it (-1 for leaves), and the dtype of that data. */
     void **node_data;
     int32_t *node_block;
+    mm_dtype *node_storage;
     int32_t cap_nodes;
 } cpu_backend;
 
@@ -234,7 +235,10 @@ static mm_status ensure_node_arrays(cpu_backend *cb, int32_t n)
     int32_t *bl = realloc(cb->node_block, (size_t)n * sizeof *bl);
     if (bl)
         cb->node_block = bl;
-    if (!d || !bl)
+    mm_dtype *st = realloc(cb->node_storage, (size_t)n * sizeof *st);
+    if (st)
+        cb->node_storage = st;
+    if (!d || !bl || !st)
         return mm_error_set(MM_ERR_NOMEM, "cpu backend: out of memory for %d nodes", n);
     cb->cap_nodes = n;
     return MM_OK;
@@ -261,8 +265,10 @@ static mm_status run_node(cpu_backend *cb, mm_tensor *t, const mm_graph_plan *pl
     mm_cpu_args args = {.t = t, .dst = t->op == MM_OP_STORE ? (void *)tensor_data(cb, t) : cb->node_data[t->index],
                         .ctx = &cb->ctx};
     for (int s = 0; s < MM_MAX_SRC; s++)
-        if (t->src[s])
+        if (t->src[s]) {
             args.src[s] = tensor_data(cb, t->src[s]);
+            args.src_storage[s] = cb->node_storage[mm_tensor_root(t->src[s])->index];
+        }
     mm_cpu_kernel k = cb->reference ? NULL : mm_cpu_opt_kernels[t->op];
     if (!k)
         k = mm_cpu_ref_kernels[t->op];
@@ -284,12 +290,43 @@ static mm_status run_node(cpu_backend *cb, mm_tensor *t, const mm_graph_plan *pl
     return MM_OK;
 }
 
+/* Whether op t reads its source s as a weight in its own storage. */
+static bool reads_half(const mm_tensor *t, int s)
+{
+    return s == 0 && (t->op == MM_OP_MATMUL || t->op == MM_OP_GET_ROWS);
+}
+
+/* F16/BF16 weights stay in their own storage (usually the model's memory
+ * map: half the memory of a widened copy, and half the bytes a decoding
+ * step streams) where every reader takes them so: whole (no view), 2-D, as
+ * a matmul's weight or an embedding table. Any other use widens them once
+ * (cached). The reference backend always widens, so the tests compare the
+ * two paths. */
+static void plan_storage(cpu_backend *cb, const mm_graph *g, const mm_graph_plan *plan)
+{
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const mm_tensor *t = g->nodes[i];
+        bool half = !cb->reference && (t->flags & MM_TENSOR_CONSTANT) && t->storage != MM_DTYPE_F32 &&
+                    t->ne[2] == 1 && t->ne[3] == 1;
+        cb->node_storage[i] = half ? t->storage : MM_DTYPE_F32;
+    }
+    for (int32_t pos = 0; pos < plan->n_order; pos++) {
+        const mm_tensor *t = plan->order[pos];
+        for (int s = 0; s < MM_MAX_SRC; s++) {
+            const mm_tensor *src = t->src[s];
+            if (src && !(src->view_src == NULL && reads_half(t, s)))
+                cb->node_storage[mm_tensor_root((mm_tensor *)src)->index] = MM_DTYPE_F32;
+        }
+    }
+}
+
 static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *plan)
 {
     cpu_backend *cb = (cpu_backend *)b;
     mm_status s = ensure_node_arrays(cb, g->n_nodes);
     if (s != MM_OK)
         return s;
+    plan_storage(cb, g, plan);
 
     for (int32_t i = 0; i < g->n_nodes; i++) {
         mm_tensor *t = g->nodes[i];
@@ -314,7 +351,7 @@ static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *pl
             }
             mm_tensor_widen_to_f32(t, cb->blocks[bi].ptr);
             d = cb->blocks[bi].ptr;
-        } else if (t->flags & MM_TENSOR_CONSTANT) {
+        } else if ((t->flags & MM_TENSOR_CONSTANT) && cb->node_storage[i] == MM_DTYPE_F32) {
             d = res_get(cb, t);
         }
         if (!d) {
@@ -359,6 +396,7 @@ static void cpu_free(mm_backend *b)
     free(cb->blocks);
     free(cb->node_data);
     free(cb->node_block);
+    free(cb->node_storage);
     free(cb->ctx.work);
     mm_threadpool_free(cb->ctx.pool);
     free(cb);

@@ -21,6 +21,9 @@ typedef struct mm_cpu_args {
     const mm_tensor *t;
     void *dst;
     const void *src[MM_MAX_SRC];
+    /* F32, or F16/BF16 for a weight read in place (its own contiguous 2-D
+     * leaf, and only as a matmul's a or a get_rows table: see cpu_backend.c) */
+    mm_dtype src_storage[MM_MAX_SRC];
     mm_cpu_ctx *ctx;
 } mm_cpu_args;
 

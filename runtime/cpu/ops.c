@@ -323,8 +323,9 @@ const float *mm_cpu_mask_row(const void *base, const mm_tensor *m, int64_t i1, i
 static mm_status opt_get_rows(const mm_cpu_args *a)
 {
     const mm_tensor *t = a->t, *tab = t->src[0], *ids = t->src[1];
-    if (!mm_tensor_is_contiguous(tab) || !mm_tensor_is_contiguous(ids))
-        return mm_cpu_ref_kernels[MM_OP_GET_ROWS](a);
+    bool half = a->src_storage[0] != MM_DTYPE_F32; /* a contiguous F16/BF16 table, read in place */
+    if (!mm_tensor_is_contiguous(ids) || !mm_tensor_is_contiguous(tab)) /* mm_get_rows makes both so */
+        return half ? mm_error_set(MM_ERR_UNSUPPORTED, "get_rows: strided ids") : mm_cpu_ref_kernels[MM_OP_GET_ROWS](a);
     const int32_t *id = a->src[1];
     int64_t n = mm_tensor_nelements(ids), d = tab->ne[0];
     for (int64_t i = 0; i < n; i++)
@@ -333,7 +334,11 @@ static mm_status opt_get_rows(const mm_cpu_args *a)
                                 id[i], (long long)(i / ids->ne[0]), (long long)(i % ids->ne[0]),
                                 (long long)tab->ne[1]);
     for (int64_t i = 0; i < n; i++)
-        memcpy((float *)a->dst + i * d, (const float *)a->src[0] + id[i] * d, (size_t)d * sizeof(float));
+        if (half)
+            mm_vec_widen((float *)a->dst + i * d, (const uint16_t *)a->src[0] + id[i] * d, d,
+                         a->src_storage[0] == MM_DTYPE_BF16);
+        else
+            memcpy((float *)a->dst + i * d, (const float *)a->src[0] + id[i] * d, (size_t)d * sizeof(float));
     return MM_OK;
 }
 

@@ -190,9 +190,81 @@ static bool merged_rows(const mm_tensor *b, CBLAS_TRANSPOSE *tr, int64_t *ld)
     return blas_layout(N * B2 * B3, b->ne[0], b->nb[0], s, tr, ld) && *tr == CblasNoTrans;
 }
 
+/* ---- matmul with an F16/BF16 weight read in place ------------------------------------ */
+
+typedef struct half_job {
+    const uint16_t *W; /* M rows of K */
+    bool bf16;
+    const float *B;    /* N rows of K, ld apart */
+    int64_t ld, M, N, K;
+    float *C;          /* N x M */
+    float *Wf;         /* widened rows [m0, m0 + rows) */
+    int64_t m0;
+} half_job;
+
+static void half_dot_rows(void *p, int64_t m0, int64_t m1)
+{
+    const half_job *j = p;
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t n = 0; n < j->N; n++)
+            j->C[n * j->M + m] = mm_vec_dot_half(j->W + m * j->K, j->bf16, j->B + n * j->ld, j->K);
+}
+
+static void half_widen_rows(void *p, int64_t r0, int64_t r1)
+{
+    const half_job *j = p;
+    mm_vec_widen(j->Wf + r0 * j->K, j->W + (j->m0 + r0) * j->K, (r1 - r0) * j->K, j->bf16);
+}
+
+/* Weight rows widened per block for sgemm: about 4 MiB of F32 at a time. */
+#define HALF_BLOCK_FLOATS ((int64_t)1 << 20)
+
+/* out = b . W^T for a contiguous 2-D F16/BF16 weight W {K, M}: decoding
+ * steps (few rows) dot the half rows directly, streaming half the bytes;
+ * longer inputs widen the weight block by block into scratch for sgemm. */
+static mm_status matmul_half(const mm_cpu_args *a)
+{
+    const mm_tensor *sa = a->t->src[0], *sb = a->t->src[1];
+    half_job j = {.W = a->src[0], .bf16 = a->src_storage[0] == MM_DTYPE_BF16, .K = sa->ne[0], .M = sa->ne[1],
+                  .N = sb->ne[1] * sb->ne[2] * sb->ne[3], .C = a->dst};
+    CBLAS_TRANSPOSE tr;
+    bool direct = strides_aligned(sb) && merged_rows(sb, &tr, &j.ld);
+    int64_t block = HALF_BLOCK_FLOATS / j.K < 64 ? 64 : HALF_BLOCK_FLOATS / j.K;
+    block = block < j.M ? block : j.M;
+    bool skinny = j.N <= SKINNY_MAX_N;
+    size_t packed = direct ? 0 : (size_t)(j.N * j.K), widened = skinny ? 0 : (size_t)(block * j.K);
+    float *work = packed + widened ? mm_cpu_scratch(a->ctx, (packed + widened) * sizeof(float)) : NULL;
+    if (packed + widened && !work)
+        return MM_ERR_NOMEM;
+    if (direct) {
+        j.B = a->src[1];
+    } else { /* b's rows, batch by batch, as one N x K block */
+        int64_t n1 = sb->ne[1];
+        for (int64_t i3 = 0; i3 < sb->ne[3]; i3++)
+            for (int64_t i2 = 0; i2 < sb->ne[2]; i2++)
+                pack(a->ctx, work + ((i3 * sb->ne[2] + i2) * n1) * j.K, mm_cpu_at(a->src[1], sb, 0, 0, i2, i3), n1,
+                     j.K, sb->nb[0], sb->nb[1]);
+        j.B = work;
+        j.ld = j.K;
+    }
+    if (skinny) {
+        mm_cpu_parallel(a->ctx, j.M, 2.0 * (double)(j.N * j.K), half_dot_rows, &j);
+        return MM_OK;
+    }
+    j.Wf = work + packed;
+    for (j.m0 = 0; j.m0 < j.M; j.m0 += block) {
+        int64_t rows = j.M - j.m0 < block ? j.M - j.m0 : block;
+        mm_cpu_parallel(a->ctx, rows, (double)j.K, half_widen_rows, &j);
+        sgemm(a->ctx, CblasNoTrans, CblasTrans, j.N, rows, j.K, j.B, j.ld, j.Wf, j.K, 0.0f, j.C + j.m0, j.M);
+    }
+    return MM_OK;
+}
+
 mm_status mm_cpu_matmul(const mm_cpu_args *a)
 {
     const mm_tensor *t = a->t, *sa = t->src[0], *sb = t->src[1];
+    if (a->src_storage[0] != MM_DTYPE_F32)
+        return matmul_half(a);
     if (!strides_aligned(sa) || !strides_aligned(sb))
         return mm_cpu_ref_kernels[MM_OP_MATMUL](a);
     int64_t K = sa->ne[0], M = sa->ne[1], N = sb->ne[1], B2 = sb->ne[2], B3 = sb->ne[3];

@@ -8,6 +8,7 @@
 #ifndef MM_CPU_VEC_H
 #define MM_CPU_VEC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -66,6 +67,13 @@ double mm_vec_sum(const float *x, int64_t n);
 double mm_vec_exp_sum(float *d, const float *x, float mx, int64_t n);
 float mm_vec_dot(const float *x, const float *y, int64_t n);
 void mm_vec_axpy(float *y, float a, const float *x, int64_t n); /* y += a*x */
+/* F16 (bf16 false) or BF16 weights read in place: widened into d, or dotted
+ * with y; F16C where the CPU has it, else the _portable loops (both exact
+ * conversions, tested against mm_f16_to_f32 on every value). */
+void mm_vec_widen(float *d, const uint16_t *x, int64_t n, bool bf16);
+float mm_vec_dot_half(const uint16_t *x, bool bf16, const float *y, int64_t n);
+void mm_vec_widen_portable(float *d, const uint16_t *x, int64_t n, bool bf16);
+float mm_vec_dot_half_portable(const uint16_t *x, bool bf16, const float *y, int64_t n);
 /* Mean and 1/sqrt(var + eps) over n values (two passes, double sums). */
 void mm_vec_moments(const float *x, int64_t n, float eps, float *mean, float *inv_std);
 /* d = (x - mean) * inv * (w? w : 1) + (b? b : 0) */

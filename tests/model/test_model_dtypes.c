@@ -1,6 +1,7 @@
 /* F16/BF16/I32 tensors, scalars, skipped dtypes and misaligned data
  * sections, from safetensors files written at test time; the half-precision
  * conversions against exact known values. */
+#include "cpu/vec.h"
 #include "st_writer.h"
 
 #include <math.h>
@@ -154,6 +155,40 @@ static void test_f16_values(void **state)
             assert_int_equal(mm_f32_to_f16(mm_f16_to_f32((uint16_t)h)), h);
 }
 
+/* The CPU backend's in-place conversions (cpu/vec.c), F16C and portable,
+ * agree with mm_f16_to_f32 / mm_bf16_to_f32 on every 16-bit pattern. */
+static void test_half_vectors(void **state)
+{
+    (void)state;
+    enum { N = 0x10000 };
+    static uint16_t h[N];
+    static float want[N], got[N], ones[N];
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        for (uint32_t i = 0; i < N; i++) {
+            h[i] = (uint16_t)i;
+            want[i] = bf16 ? mm_bf16_to_f32(h[i]) : mm_f16_to_f32(h[i]);
+            ones[i] = 1.0f;
+        }
+        for (int portable = 0; portable < 2; portable++) {
+            memset(got, 0, sizeof got);
+            (portable ? mm_vec_widen_portable : mm_vec_widen)(got, h, N - 3, bf16); /* odd length: the tails */
+            for (uint32_t i = 0; i < N - 3; i++)
+                if (isnan(want[i]) ? !isnan(got[i]) : memcmp(&got[i], &want[i], 4) != 0)
+                    fail_msg("%s %s widen of 0x%04x: %g, want %g", portable ? "portable" : "dispatched",
+                             bf16 ? "bf16" : "f16", i, got[i], want[i]);
+            assert_true(got[N - 3] == 0.0f); /* nothing written past n */
+            /* a dot over the finite values of one binade against the exact sum */
+            uint16_t lo = bf16 ? 0x3f80 : 0x3c00, n = bf16 ? 0x80 : 0x400; /* [1, 2) */
+            double exact = 0;
+            for (uint16_t k = 0; k < n; k++)
+                exact += want[lo + k];
+            float d = (portable ? mm_vec_dot_half_portable : mm_vec_dot_half)(h + lo, bf16, ones, n - 1) +
+                      want[lo + n - 1];
+            assert_true(fabs(d - exact) <= 1e-6 * exact);
+        }
+    }
+}
+
 static void test_f16_rounding(void **state)
 {
     /* ties go to the even neighbour */
@@ -213,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_dtypes_loaded),   cmocka_unit_test(test_dtypes_misaligned),
         cmocka_unit_test(test_f16_values),      cmocka_unit_test(test_f16_rounding),
         cmocka_unit_test(test_bf16_values),     cmocka_unit_test(test_lookup_no_error),
+        cmocka_unit_test(test_half_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -247,6 +247,9 @@ static void test_matmul_shapes(void **state)
         matmul_case(shapes[i][0], shapes[i][1], shapes[i][2], MM_DTYPE_F32);
 }
 
+/* F16/BF16 weights: the CPU backend reads them in place (dots for few rows,
+ * block-wise widening for sgemm, blocks of 2^20 floats), the reference
+ * widens them; Vulkan widens at upload. */
 static void test_matmul_half_weights(void **state)
 {
     (void)state;
@@ -254,6 +257,27 @@ static void test_matmul_half_weights(void **state)
     matmul_case(70, 3, 385, MM_DTYPE_F16);
     matmul_case(33, 17, 64, MM_DTYPE_BF16);
     matmul_case(129, 1, 200, MM_DTYPE_BF16);
+    matmul_case(3000, 9, 700, MM_DTYPE_F16); /* three weight blocks, the last partial */
+    matmul_case(5000, 2, 96, MM_DTYPE_BF16); /* a decoding step against a wide head */
+
+    /* batched activations {K, N, 3, 2} against one F16 weight, in place and
+     * through a permuted (packed) view */
+    mm_graph *g = new_graph();
+    mm_tensor *w = const_rand(g, MM_DTYPE_F16, 2, NE(40, 13), -1, 1);
+    check(g, mm_matmul(g, w, in_rand(g, 4, NE(40, 11, 3, 2), -1, 1)), "matmul F16 weight x batched b", tol_dot(40),
+          1e-5);
+    g = new_graph();
+    w = const_rand(g, MM_DTYPE_BF16, 2, NE(24, 9), -1, 1);
+    mm_tensor *b = mm_permute(g, in_rand(g, 3, NE(24, 3, 7), -1, 1), 0, 2, 1, 3); /* {24, 7, 3}, rows strided */
+    check(g, mm_matmul(g, w, b), "matmul BF16 weight x permuted b", tol_dot(24), 1e-5);
+
+    /* one F16 weight read three ways in one graph: in place by a matmul,
+     * through a transposed view, and by an elementwise op (these widen) */
+    g = new_graph();
+    w = const_rand(g, MM_DTYPE_F16, 2, NE(16, 16), -1, 1);
+    mm_tensor *x = in_rand(g, 2, NE(16, 5), -1, 1);
+    mm_tensor *outs[3] = {mm_matmul(g, w, x), mm_matmul(g, mm_transpose(g, w), x), mm_add(g, w, w)};
+    check_n(g, outs, 3, "one F16 weight: matmul, transposed matmul, add", tol_dot(16), 1e-5);
 }
 
 static void test_matmul_batched(void **state)
