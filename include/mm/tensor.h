@@ -12,8 +12,9 @@
  * Layout follows ggml: ne[0] is the innermost (contiguous) dimension, so a
  * PyTorch tensor of shape [B, T, D] has ne = {D, T, B}; nb[] are byte strides.
  * Values seen by ops are F32 (activations, weights) or I32 (token ids,
- * argmax/top-k results). Weights stored as F16/BF16 are widened to F32 when a
- * backend makes them resident.
+ * argmax/top-k results). Weights stored as F16/BF16 compute as F32: the
+ * CPU backend reads them in place where a matmul or embedding lookup takes
+ * them whole, and widens them once for other uses; Vulkan widens at upload.
  *
  * Errors are sticky: an op given a NULL input or invalid shapes returns NULL
  * and records the first error in the graph; check mm_graph_status() once after

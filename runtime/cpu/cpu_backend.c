@@ -3,9 +3,10 @@
  * (mm_backend_cpu_reference_init, the test oracle).
  *
  * Memory: inputs are read in place; constants are resident (F32 used in
- * place, F16/BF16 widened once per backend lifetime, keyed by host address,
- * storage and element count; the reference widens them every compute so the
- * cache itself is under test); every computed node gets a block from a pool
+ * place; F16/BF16 read in place by matmuls and embedding lookups, see
+ * plan_storage, else widened once per backend lifetime, keyed by host
+ * address, storage and element count; the reference widens them every
+ * compute so the cache itself is under test); every computed node gets a block from a pool
  * that is recycled as soon as plan->last_use says its last reader ran, and
  * kept between computes (blocks a compute did not touch are released).
  * Output nodes are computed straight into their graph-owned host copies. */
