@@ -804,6 +804,26 @@ mm_status mm_graph_plan_build(const mm_graph *g, mm_graph_plan *plan)
     return MM_OK;
 }
 
+void mm_graph_plan_half_weights(const mm_graph *g, const mm_graph_plan *plan, bool get_rows, mm_dtype *out)
+{
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const mm_tensor *t = g->nodes[i];
+        bool half = (t->flags & MM_TENSOR_CONSTANT) && t->storage != MM_DTYPE_F32 && t->ne[2] == 1 && t->ne[3] == 1;
+        out[i] = half ? t->storage : MM_DTYPE_F32;
+    }
+    for (int32_t pos = 0; pos < plan->n_order; pos++) {
+        const mm_tensor *t = plan->order[pos];
+        for (int s = 0; s < MM_MAX_SRC; s++) {
+            mm_tensor *src = t->src[s];
+            if (!src)
+                continue;
+            bool reads_half = s == 0 && !src->view_src && (t->op == MM_OP_MATMUL || (get_rows && t->op == MM_OP_GET_ROWS));
+            if (!reads_half)
+                out[mm_tensor_root(src)->index] = MM_DTYPE_F32;
+        }
+    }
+}
+
 void mm_graph_plan_free(mm_graph_plan *plan)
 {
     free(plan->order);

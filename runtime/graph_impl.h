@@ -97,6 +97,11 @@ typedef struct mm_graph_plan {
 
 mm_status mm_graph_plan_build(const mm_graph *g, mm_graph_plan *plan);
 void mm_graph_plan_free(mm_graph_plan *plan);
+/* Which F16/BF16 weights a backend may keep in their own storage: out[i] is
+ * the leaf's storage where every reader takes the whole 2-D leaf (no view)
+ * as a matmul's a, or, with get_rows, as an embedding table; MM_DTYPE_F32
+ * (meaning "the tensor's own type") everywhere else. */
+void mm_graph_plan_half_weights(const mm_graph *g, const mm_graph_plan *plan, bool get_rows, mm_dtype *out);
 
 /* Storage root of a tensor: itself, or the tensor a view aliases. */
 static inline mm_tensor *mm_tensor_root(mm_tensor *t) { return t->view_src ? t->view_src : t; }

@@ -291,34 +291,17 @@ static mm_status run_node(cpu_backend *cb, mm_tensor *t, const mm_graph_plan *pl
     return MM_OK;
 }
 
-/* Whether op t reads its source s as a weight in its own storage. */
-static bool reads_half(const mm_tensor *t, int s)
-{
-    return s == 0 && (t->op == MM_OP_MATMUL || t->op == MM_OP_GET_ROWS);
-}
-
 /* F16/BF16 weights stay in their own storage (usually the model's memory
  * map: half the memory of a widened copy, and half the bytes a decoding
- * step streams) where every reader takes them so: whole (no view), 2-D, as
- * a matmul's weight or an embedding table. Any other use widens them once
- * (cached). The reference backend always widens, so the tests compare the
- * two paths. */
+ * step streams) where matmuls and embedding lookups take them whole; any
+ * other use widens them once (cached). The reference backend always
+ * widens, so the tests compare the two paths. */
 static void plan_storage(cpu_backend *cb, const mm_graph *g, const mm_graph_plan *plan)
 {
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        const mm_tensor *t = g->nodes[i];
-        bool half = !cb->reference && (t->flags & MM_TENSOR_CONSTANT) && t->storage != MM_DTYPE_F32 &&
-                    t->ne[2] == 1 && t->ne[3] == 1;
-        cb->node_storage[i] = half ? t->storage : MM_DTYPE_F32;
-    }
-    for (int32_t pos = 0; pos < plan->n_order; pos++) {
-        const mm_tensor *t = plan->order[pos];
-        for (int s = 0; s < MM_MAX_SRC; s++) {
-            const mm_tensor *src = t->src[s];
-            if (src && !(src->view_src == NULL && reads_half(t, s)))
-                cb->node_storage[mm_tensor_root((mm_tensor *)src)->index] = MM_DTYPE_F32;
-        }
-    }
+    mm_graph_plan_half_weights(g, plan, true, cb->node_storage);
+    if (cb->reference)
+        for (int32_t i = 0; i < g->n_nodes; i++)
+            cb->node_storage[i] = MM_DTYPE_F32;
 }
 
 static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *plan)
