@@ -6,6 +6,8 @@
  * device's shared memory and invocation limits. */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+
+layout(constant_id = 7) const uint A_HALF = 0; /* see matmul_common.glsl */
 #include "matmul_common.glsl"
 
 layout(constant_id = 1) const uint BM = 64;
@@ -27,7 +29,7 @@ shared float Bs[BK * BN]; /* [k][n] */
         for (uint idx = lid; idx < R * BK / 4; idx += WG) {                              \
             const uint kq = idx % (BK / 4), rr = idx / (BK / 4);                         \
             const uint r = r0 + rr, k = k0 + 4 * kq;                                     \
-            const vec4 v = r < rows && k < p.K ? LD4(X, (base + r * sr + k) / 4) : vec4(0.0); \
+            const vec4 v = r < rows && k < p.K ? X##_ld4((base + r * sr + k) / 4) : vec4(0.0); \
             S[(4 * kq + 0) * R + rr] = v.x;                                              \
             S[(4 * kq + 1) * R + rr] = v.y;                                              \
             S[(4 * kq + 2) * R + rr] = v.z;                                              \
@@ -37,13 +39,13 @@ shared float Bs[BK * BN]; /* [k][n] */
         for (uint idx = lid; idx < R * BK; idx += WG) {                                  \
             const uint rr = idx % R, kk = idx / R;                                       \
             const uint r = r0 + rr, k = k0 + kk;                                         \
-            S[kk * R + rr] = r < rows && k < p.K ? LD(X, base + r + k * sk) : 0.0;       \
+            S[kk * R + rr] = r < rows && k < p.K ? X##_ld(base + r + k * sk) : 0.0;       \
         }                                                                                \
     } else {                                                                             \
         for (uint idx = lid; idx < R * BK; idx += WG) {                                  \
             const uint kk = idx % BK, rr = idx / BK;                                     \
             const uint r = r0 + rr, k = k0 + kk;                                         \
-            S[kk * R + rr] = r < rows && k < p.K ? LD(X, base + r * sr + k * sk) : 0.0;  \
+            S[kk * R + rr] = r < rows && k < p.K ? X##_ld(base + r * sr + k * sk) : 0.0;  \
         }                                                                                \
     }
 

@@ -7,6 +7,46 @@ IN_BUF(1, b);
 IN_BUF(2, bias);
 layout(binding = 4) writeonly buffer Dst { float d[]; };
 
+/* How a is stored: A_HALF 0 F32, 1 F16, 2 BF16 (a weight kept in its
+ * checkpoint's dtype; each shader declares A_HALF before including this
+ * file). Half values are read as 32-bit words, two at a time, so no 16-bit
+ * storage feature is needed. Texel-read kernels take F32 only. */
+#ifndef TEXEL_READS
+layout(binding = 0) readonly buffer a_words { uint a_w[]; };
+layout(binding = 0) readonly buffer a_words2 { uvec2 a_w2[]; };
+#endif
+
+float half_value(uint bits) /* bits in the low 16 */
+{
+    return A_HALF == 1 ? unpackHalf2x16(bits).x : uintBitsToFloat(bits << 16);
+}
+
+float a_ld(uint i) /* element i */
+{
+#ifndef TEXEL_READS
+    if (A_HALF != 0) {
+        const uint w = a_w[i >> 1];
+        return half_value((i & 1u) != 0 ? w >> 16 : w & 0xffffu);
+    }
+#endif
+    return LD(a, i);
+}
+
+vec4 a_ld4(uint i) /* elements 4i .. 4i+3 */
+{
+#ifndef TEXEL_READS
+    if (A_HALF != 0) {
+        const uvec2 w = a_w2[i];
+        return vec4(half_value(w.x & 0xffffu), half_value(w.x >> 16), half_value(w.y & 0xffffu),
+                    half_value(w.y >> 16));
+    }
+#endif
+    return LD4(a, i);
+}
+
+float b_ld(uint i) { return LD(b, i); }
+vec4 b_ld4(uint i) { return LD4(b, i); }
+
 layout(push_constant) uniform PC {
     uint M, N, K;
     uint a_off, b_off, d_off, bias_off;

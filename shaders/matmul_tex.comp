@@ -7,6 +7,7 @@
 #define TEXEL_READS
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+const uint A_HALF = 0; /* texel reads: F32 only (matmul_common.glsl) */
 #include "matmul_common.glsl"
 
 layout(constant_id = 1) const uint TM = 4;

@@ -5,10 +5,11 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "reduce.glsl"
-#include "matmul_common.glsl"
 
 layout(constant_id = 1) const uint NMAX = 4;
 layout(constant_id = 2) const uint VEC4 = 0;
+layout(constant_id = 3) const uint A_HALF = 0; /* see matmul_common.glsl */
+#include "matmul_common.glsl"
 
 void main()
 {
@@ -24,14 +25,14 @@ void main()
 
     if (VEC4 != 0) {
         for (uint k = lid; k < p.K / 4; k += WG) {
-            const vec4 va = LD4(a, ar / 4 + k);
+            const vec4 va = a_ld4(ar / 4 + k);
             [[unroll]] for (uint j = 0; j < NMAX; j++)
                 if (j < p.N)
                     acc[j] += dot(va, LD4(b, (bb + j * p.b_sn) / 4 + k));
         }
     } else {
         for (uint k = lid; k < p.K; k += WG) {
-            const float va = LD(a, ar + k * p.a_sk);
+            const float va = a_ld(ar + k * p.a_sk);
             [[unroll]] for (uint j = 0; j < NMAX; j++)
                 if (j < p.N)
                     acc[j] = fma(va, LD(b, bb + j * p.b_sn + k * p.b_sk), acc[j]);

@@ -14,7 +14,8 @@
  * Values seen by ops are F32 (activations, weights) or I32 (token ids,
  * argmax/top-k results). Weights stored as F16/BF16 compute as F32: the
  * CPU backend reads them in place where a matmul or embedding lookup takes
- * them whole, and widens them once for other uses; Vulkan widens at upload.
+ * them whole, and widens them once for other uses; Vulkan on a GPU keeps
+ * them 16-bit for matmuls and widens them at upload for other uses.
  *
  * Errors are sticky: an op given a NULL input or invalid shapes returns NULL
  * and records the first error in the graph; check mm_graph_status() once after

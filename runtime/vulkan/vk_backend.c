@@ -99,7 +99,7 @@ static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *p
     for (int32_t i = 0; i < n; i++) {
         const mm_tensor *t = g->nodes[i];
         if (plan->needed[i] && (t->flags & MM_TENSOR_INPUT)) {
-            loc[i] = (vk_loc){&vk->arena, plan_alloc(&p, mm_tensor_nbytes(t))};
+            loc[i] = (vk_loc){.buf = &vk->arena, .off = plan_alloc(&p, mm_tensor_nbytes(t))};
             if (plan->last_use[i] < 0)
                 plan_free(&p, loc[i].off, mm_tensor_nbytes(t));
         }
@@ -108,7 +108,7 @@ static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *p
         const mm_tensor *t = plan->order[pos];
         bool owns = t->op != MM_OP_STORE; /* a store writes into its buffer */
         if (owns)
-            loc[t->index] = (vk_loc){&vk->arena, plan_alloc(&p, mm_tensor_nbytes(t))};
+            loc[t->index] = (vk_loc){.buf = &vk->arena, .off = plan_alloc(&p, mm_tensor_nbytes(t))};
         VkDeviceSize sb = vk_op_scratch_bytes(t);
         scratch[pos] = sb ? plan_alloc(&p, sb) : 0;
         if (sb)
@@ -216,19 +216,25 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
     vk_loc *loc = calloc((size_t)n, sizeof *loc);
     VkDeviceSize *scratch = calloc((size_t)plan->n_order + 1, sizeof *scratch);
     VkDeviceSize *out_off = calloc((size_t)n, sizeof *out_off);
-    mm_status s = loc && scratch && out_off ? MM_OK : mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
+    mm_dtype *storage = malloc((size_t)n * sizeof *storage);
+    mm_status s = loc && scratch && out_off && storage ? MM_OK : mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
+    /* F16/BF16 weights that only matmuls read stay 16-bit on the device (half
+     * the memory, half the bytes a decoding step streams); the texel-read
+     * kernels of CPU devices read F32 only. */
+    if (s == MM_OK)
+        mm_graph_plan_half_weights(g, plan, false, storage);
 
     for (int32_t i = 0; i < n && s == MM_OK; i++) {
         const mm_tensor *t = g->nodes[i];
         if (!plan->needed[i])
             continue;
         if (t->flags & MM_TENSOR_CONSTANT)
-            s = vk_weight_resident(vk, t, &loc[i]);
+            s = vk_weight_resident(vk, t, storage[i] != MM_DTYPE_F32 && !vk->cpu_device, &loc[i]);
         else if ((t->flags & MM_TENSOR_BUFFER) && t->buffer->backend != base)
             s = mm_error_set(MM_ERR_INVALID, "vulkan: buffer of backend %s used in a graph computed on %s",
                              t->buffer->backend->name, base->name);
         else if (t->flags & MM_TENSOR_BUFFER)
-            loc[i] = (vk_loc){t->buffer->impl, 0};
+            loc[i] = (vk_loc){.buf = t->buffer->impl};
     }
     if (s == MM_OK)
         s = vk_weight_flush(vk);
@@ -269,6 +275,7 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
     free(loc);
     free(scratch);
     free(out_off);
+    free(storage);
     return s;
 }
 

@@ -335,7 +335,7 @@ static mm_status alloc_set(mm_vk *vk, VkDescriptorSetLayout dsl, VkDescriptorSet
 
 VkDeviceSize vk_view_span(const vk_view *v)
 {
-    VkDeviceSize span = 4;
+    VkDeviceSize span = vk_view_esize(v);
     for (int i = 0; i < 4; i++)
         span += (VkDeviceSize)(v->ne[i] - 1) * v->nb[i];
     return span;
@@ -344,9 +344,11 @@ VkDeviceSize vk_view_span(const vk_view *v)
 vk_view vk_view_of(const vk_rec *r, const mm_tensor *t)
 {
     const mm_tensor *root = t->view_src ? t->view_src : t;
-    vk_view v = {.buf = r->loc[root->index].buf, .off = r->loc[root->index].off + mm_tensor_offset(t)};
+    const vk_loc *l = &r->loc[root->index];
+    vk_view v = {.buf = l->buf, .off = l->off + mm_tensor_offset(t), .half = l->half};
     memcpy(v.ne, t->ne, sizeof v.ne);
-    memcpy(v.nb, t->nb, sizeof v.nb);
+    for (int i = 0; i < 4; i++) /* graph strides count F32s; a half weight is read whole */
+        v.nb[i] = l->half ? t->nb[i] / 2 : t->nb[i];
     return v;
 }
 
@@ -391,14 +393,17 @@ static mm_status arg_texel(const mm_vk *vk, vk_args *a, int binding, const vk_vi
 mm_status vk_arg(vk_rec *r, vk_args *a, int binding, const vk_view *v, bool write, uint32_t *elem_off)
 {
     mm_vk *vk = r->vk;
-    VkDeviceSize span = vk_view_span(v);
+    VkDeviceSize span = vk_view_span(v), es = vk_view_esize(v);
     VkDeviceSize base = v->off - v->off % vk->align;
-    if (v->off % 4)
-        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: tensor at a byte offset (%llu) that is not a multiple of 4",
-                            (unsigned long long)v->off);
+    if (v->off % es)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: tensor at a byte offset (%llu) that is not a multiple of %u",
+                            (unsigned long long)v->off, (unsigned)es);
     for (int i = 0; i < 4; i++)
-        if (v->ne[i] > 1 && v->nb[i] % 4)
-            return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: stride %zu is not a multiple of 4 bytes", v->nb[i]);
+        if (v->ne[i] > 1 && v->nb[i] % es)
+            return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: stride %zu is not a multiple of %u bytes", v->nb[i],
+                                (unsigned)es);
+    if (v->half && a->texel)
+        return mm_error_set(MM_ERR_BACKEND, "vulkan: a 16-bit weight bound to a texel-read kernel");
     if (a->texel && binding < VK_N_INPUTS)
         return arg_texel(vk, a, binding, v, span, elem_off);
     VkDeviceSize range = vk_align_up(v->off - base + span, 16); /* whole vec4s for vec4 aliases */
@@ -412,7 +417,7 @@ mm_status vk_arg(vk_rec *r, vk_args *a, int binding, const vk_view *v, bool writ
     a->info[binding] = (VkDescriptorBufferInfo){v->buf->buf, base, range};
     a->write[binding] = write;
     if (elem_off)
-        *elem_off = (uint32_t)((v->off - base) / 4);
+        *elem_off = (uint32_t)((v->off - base) / es);
     return MM_OK;
 }
 

@@ -82,11 +82,13 @@ typedef struct vk_pipeline {
     VkPipeline pipe;
 } vk_pipeline;
 
-/* A resident weight, keyed by (host pointer, storage dtype, element count). */
+/* A resident weight, keyed by (host pointer, storage dtype, element count,
+ * and whether it is kept half or widened). */
 typedef struct vk_weight {
     const void *host;
     mm_dtype storage;
     int64_t n;
+    bool half;
     uint64_t sample; /* hash of a few sampled bytes: catches a reused address */
     uint32_t block;
     VkDeviceSize offset;
@@ -141,10 +143,15 @@ typedef struct mm_vk {
     VkDeviceSize staging_used; /* weight uploads queued in staging           */
 } mm_vk;
 
+/* How values are stored on the device: F32 (or I32), or a weight kept in
+ * its checkpoint's 16-bit dtype (read only by the matmul kernels). */
+typedef enum vk_half { VK_F32 = 0, VK_F16 = 1, VK_BF16 = 2 } vk_half;
+
 /* Where a tensor's root lives on the device during one compute. */
 typedef struct vk_loc {
     vk_buf *buf;
     VkDeviceSize off;
+    vk_half half;
 } vk_loc;
 
 /* A strided window of device memory (byte strides, ne[0] innermost). */
@@ -153,7 +160,10 @@ typedef struct vk_view {
     VkDeviceSize off;
     int64_t ne[4];
     size_t nb[4];
+    vk_half half;
 } vk_view;
+
+static inline size_t vk_view_esize(const vk_view *v) { return v->half ? 2 : 4; }
 
 typedef struct vk_range {
     VkBuffer buf;
@@ -194,7 +204,8 @@ mm_status vk_memory_init(mm_vk *vk);
 void vk_memory_free(mm_vk *vk);
 mm_status vk_buf_create(mm_vk *vk, vk_buf *b, VkDeviceSize size, vk_mem_kind kind);
 void vk_buf_destroy(mm_vk *vk, vk_buf *b);
-mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, vk_loc *out);
+/* Makes constant t resident, widened to F32 or (half) in its own 16-bit dtype. */
+mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, bool half, vk_loc *out);
 mm_status vk_weight_flush(mm_vk *vk); /* finishes queued staging uploads */
 mm_status vk_arena_reserve(mm_vk *vk, VkDeviceSize size);
 mm_status vk_staging_reserve(mm_vk *vk, VkDeviceSize size);

@@ -249,7 +249,7 @@ static uint32_t slot_of(const void *host, uint32_t cap)
     return (uint32_t)x & (cap - 1);
 }
 
-static vk_weight *table_find(mm_vk *vk, const mm_tensor *t, int64_t n)
+static vk_weight *table_find(mm_vk *vk, const mm_tensor *t, int64_t n, bool half)
 {
     if (!vk->cap_weights)
         return NULL;
@@ -257,7 +257,7 @@ static vk_weight *table_find(mm_vk *vk, const mm_tensor *t, int64_t n)
         vk_weight *w = &vk->weights[i];
         if (!w->host)
             return NULL;
-        if (w->host == t->host_data && w->storage == t->storage && w->n == n)
+        if (w->host == t->host_data && w->storage == t->storage && w->n == n && w->half == half)
             return w;
     }
 }
@@ -332,14 +332,23 @@ mm_status vk_weight_flush(mm_vk *vk)
     return vk_cmd_submit(vk);
 }
 
-/* Widens the weight into its device slot: directly when mapped, else via
- * staging copies batched into one submit per VK_STAGING_BYTES. */
+/* The weight as the device keeps it: widened to F32, or its own 16-bit values. */
+static void weight_fill(const mm_tensor *t, bool half, void *dst)
+{
+    if (half)
+        memcpy(dst, t->host_data, (size_t)mm_tensor_nelements(t) * 2);
+    else
+        mm_tensor_widen_to_f32(t, dst);
+}
+
+/* Fills the weight's device slot: directly when mapped, else via staging
+ * copies batched into one submit per VK_STAGING_BYTES. */
 static mm_status weight_upload(mm_vk *vk, const mm_tensor *t, const vk_weight *w)
 {
     vk_buf *blk = vk->blocks[w->block];
-    VkDeviceSize bytes = (VkDeviceSize)mm_tensor_nelements(t) * 4;
+    VkDeviceSize bytes = (VkDeviceSize)mm_tensor_nelements(t) * (w->half ? 2 : 4);
     if (blk->map) {
-        mm_tensor_widen_to_f32(t, (float *)(blk->map + w->offset));
+        weight_fill(t, w->half, blk->map + w->offset);
         return MM_OK;
     }
     mm_status s;
@@ -351,18 +360,18 @@ static mm_status weight_upload(mm_vk *vk, const mm_tensor *t, const vk_weight *w
     }
     if (!vk->recording && (s = vk_cmd_begin(vk)) != MM_OK)
         return s;
-    mm_tensor_widen_to_f32(t, (float *)(vk->staging.map + vk->staging_used));
+    weight_fill(t, w->half, vk->staging.map + vk->staging_used);
     VkBufferCopy region = {.srcOffset = vk->staging_used, .dstOffset = w->offset, .size = bytes};
     vkCmdCopyBuffer(vk->cmd, vk->staging.buf, blk->buf, 1, &region);
     vk->staging_used += vk_align_up(bytes, vk->align);
     return MM_OK;
 }
 
-mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, vk_loc *out)
+mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, bool half, vk_loc *out)
 {
     int64_t n = mm_tensor_nelements(t);
     uint64_t sample = sample_hash(t);
-    vk_weight *w = table_find(vk, t, n);
+    vk_weight *w = table_find(vk, t, n, half);
     mm_status s;
     if (w && w->sample != sample) {
         /* same address and size, different bytes: the old owner is gone */
@@ -373,8 +382,8 @@ mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, vk_loc *out)
     } else if (!w) {
         if ((vk->n_weights + 1) * 2 > vk->cap_weights && (s = table_grow(vk)) != MM_OK)
             return s;
-        vk_weight nw = {.host = t->host_data, .storage = t->storage, .n = n};
-        if ((s = block_alloc(vk, (VkDeviceSize)n * 4, &nw.block, &nw.offset)) != MM_OK)
+        vk_weight nw = {.host = t->host_data, .storage = t->storage, .n = n, .half = half};
+        if ((s = block_alloc(vk, (VkDeviceSize)n * (half ? 2 : 4), &nw.block, &nw.offset)) != MM_OK)
             return s;
         uint32_t i = slot_of(nw.host, vk->cap_weights);
         while (vk->weights[i].host)
@@ -388,6 +397,7 @@ mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, vk_loc *out)
     }
     out->buf = vk->blocks[w->block];
     out->off = w->offset;
+    out->half = !half ? VK_F32 : t->storage == MM_DTYPE_BF16 ? VK_BF16 : VK_F16;
     return MM_OK;
 }
 

@@ -321,9 +321,11 @@ static uint32_t can_vec4(const pc_matmul *p)
 static mm_status matmul_dispatch(vk_rec *r, const vk_matmul *m)
 {
     mm_vk *vk = r->vk;
+    const uint32_t ae = (uint32_t)vk_view_esize(&m->a); /* a may be a 16-bit weight */
     pc_matmul pc = {
         .M = (uint32_t)m->a.ne[1], .N = (uint32_t)m->b.ne[1], .K = (uint32_t)m->a.ne[0],
-        .a_sk = el(m->a.nb[0]), .a_sm = el(m->a.nb[1]), .a_s2 = el(m->a.nb[2]), .a_s3 = el(m->a.nb[3]),
+        .a_sk = (uint32_t)(m->a.nb[0] / ae), .a_sm = (uint32_t)(m->a.nb[1] / ae), .a_s2 = (uint32_t)(m->a.nb[2] / ae),
+        .a_s3 = (uint32_t)(m->a.nb[3] / ae),
         .b_sk = el(m->b.nb[0]), .b_sn = el(m->b.nb[1]), .b_s2 = el(m->b.nb[2]), .b_s3 = el(m->b.nb[3]),
         .d_sn = el(m->d.nb[1]), .d_s2 = el(m->d.nb[2]), .d_s3 = el(m->d.nb[3]),
         .a_r2 = m->a_r2, .a_r3 = m->a_r3, .b_r2 = m->b_r2, .b_r3 = m->b_r3,
@@ -348,13 +350,13 @@ static mm_status matmul_dispatch(vk_rec *r, const vk_matmul *m)
                            (pc.N + tn - 1) / tn, gz);
     }
     if (sh != VK_SH_MATMUL) { /* decoding: a matrix-vector product per column */
-        uint32_t spec[3] = {wg < 128 ? wg : 128, 4, vec4}, gx, gy;
+        uint32_t spec[4] = {wg < 128 ? wg : 128, 4, vec4, m->a.half}, gx, gy;
         TRY(vk_groups(vk, pc.M, &gx, &gy));
-        return vk_dispatch(r, &a, sh, spec, 3, &pc, sizeof pc, gx, gy, gz);
+        return vk_dispatch(r, &a, sh, spec, 4, &pc, sizeof pc, gx, gy, gz);
     }
     tile t = pick_tile(vk, pc.M, pc.N);
-    uint32_t spec[7] = {(t.bm / t.tm) * (t.bn / t.tn), t.bm, t.bn, t.bk, t.tm, t.tn, vec4};
-    return vk_dispatch(r, &a, VK_SH_MATMUL, spec, 7, &pc, sizeof pc, (pc.M + t.bm - 1) / t.bm,
+    uint32_t spec[8] = {(t.bm / t.tm) * (t.bn / t.tn), t.bm, t.bn, t.bk, t.tm, t.tn, vec4, m->a.half};
+    return vk_dispatch(r, &a, VK_SH_MATMUL, spec, 8, &pc, sizeof pc, (pc.M + t.bm - 1) / t.bm,
                        (pc.N + t.bn - 1) / t.bn, gz);
 }
 
