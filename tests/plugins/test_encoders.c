@@ -185,6 +185,111 @@ static void remove_copy(char *dir)
     free(dir);
 }
 
+/* The fixture as a checkpoint saved in F16 (widen = false), or with those
+ * same F16-rounded values stored as F32 (widen = true): a temp folder with
+ * the config symlinked and a model.safetensors written here. */
+static char *half_copy(const mm_model *m, bool widen)
+{
+    char src[1024], path[1200];
+    char *dir = strdup("/tmp/mm-test-f16-XXXXXX");
+    assert_non_null(dir);
+    assert_non_null(mkdtemp(dir));
+    snprintf(src, sizeof src, "%s/fixtures/%s/config.json", test_shared_dir(), g_case->fixture);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    assert_int_equal(symlink(src, path), 0);
+
+    int32_t n = mm_model_weight_count(m);
+    size_t hcap = 1 << 20, hlen = 0, off = 0, total = 0;
+    char *header = malloc(hcap);
+    assert_non_null(header);
+    for (int32_t i = 0; i < n; i++)
+        total += mm_model_weight_at(m, i)->nbytes / 4 * (widen ? 4 : 2);
+    uint8_t *data = malloc(total ? total : 1);
+    assert_non_null(data);
+    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "{");
+    for (int32_t i = 0; i < n; i++) {
+        const mm_weight *w = mm_model_weight_at(m, i);
+        assert_int_equal(w->dtype, MM_DTYPE_F32); /* the fixtures are F32 */
+        size_t count = w->nbytes / 4, bytes = count * (widen ? 4 : 2);
+        for (size_t j = 0; j < count; j++) {
+            uint16_t h = mm_f32_to_f16(((const float *)w->data)[j]);
+            float f = mm_f16_to_f32(h);
+            memcpy(data + off + j * (widen ? 4 : 2), widen ? (const void *)&f : (const void *)&h, widen ? 4 : 2);
+        }
+        hlen += (size_t)snprintf(header + hlen, hcap - hlen, "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [", i ? ", " : "",
+                                 w->name, widen ? "F32" : "F16");
+        for (int d = 0; d < w->n_dims; d++)
+            hlen += (size_t)snprintf(header + hlen, hcap - hlen, "%s%lld", d ? ", " : "", (long long)w->shape[d]);
+        hlen += (size_t)snprintf(header + hlen, hcap - hlen, "], \"data_offsets\": [%zu, %zu]}", off, off + bytes);
+        off += bytes;
+        assert_true(hlen < hcap - 256);
+    }
+    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "}");
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint64_t len = hlen;
+    assert_int_equal(fwrite(&len, 8, 1, f), 1);
+    assert_int_equal(fwrite(header, 1, hlen, f), hlen);
+    assert_int_equal(fwrite(data, 1, total, f), total);
+    assert_int_equal(fclose(f), 0);
+    free(header);
+    free(data);
+    return dir;
+}
+
+/* The encoder of `dir` on the stored input; a malloc'd {D, T, B} result. */
+static float *encode_dir(const char *dir, const float *input, int32_t batch, size_t *n_out)
+{
+    mm_model *m = NULL;
+    mm_encoder *enc = NULL;
+    if (mm_model_load(dir, &m) != MM_OK || mm_encoder_init(g_rt, m, &enc) != MM_OK)
+        fail_msg("%s: %s", dir, mm_error_message());
+    float *out = NULL;
+    mm_shape shape;
+    if (mm_encoder_run(enc, input, batch, &out, &shape) != MM_OK)
+        fail_msg("%s: mm_encoder_run: %s", dir, mm_error_message());
+    *n_out = (size_t)(shape.ne[0] * shape.ne[1] * shape.ne[2]);
+    mm_encoder_free(enc);
+    mm_model_free(m);
+    return out;
+}
+
+/* An F16 checkpoint: the backend reads the weights as F16 where it can (in
+ * place on the CPU, 16-bit matmul kernels on GPUs) and must give what the
+ * same values stored as F32 give, to summation order; and stay near the
+ * F32 model's states (F16 rounding of the weights is the only change). */
+static void test_f16_checkpoint(void **state)
+{
+    (void)state;
+    mm_model *m = fixture_model();
+    int64_t in_shape[4], want_shape[4];
+    int32_t in_dims, want_dims;
+    float *input = test_load_expected(g_case->fixture, g_case->input, in_shape, &in_dims);
+    float *want = test_load_expected(g_case->fixture, "encoder_last_hidden_state", want_shape, &want_dims);
+    int32_t batch = (int32_t)in_shape[0];
+    char *half_dir = half_copy(m, false), *wide_dir = half_copy(m, true);
+    size_t n_half, n_wide;
+    float *got_half = encode_dir(half_dir, input, batch, &n_half);
+    float *got_wide = encode_dir(wide_dir, input, batch, &n_wide);
+    assert_int_equal(n_half, n_wide);
+    char what[256];
+    snprintf(what, sizeof what, "%s F16 checkpoint vs its values as F32, on %s", g_case->fixture,
+             mm_backend_name(mm_runtime_backend(g_rt)));
+    bool same = test_allclose(what, got_half, got_wide, n_half, 1e-4, 1e-4);
+    snprintf(what, sizeof what, "%s F16 checkpoint vs the F32 model's states (loose: F16 weights)", g_case->fixture);
+    bool near = test_allclose(what, got_half, want, n_half, 2e-2, 2e-2);
+    free(got_half);
+    free(got_wide);
+    remove_copy(half_dir);
+    remove_copy(wide_dir);
+    free(want);
+    free(input);
+    mm_model_free(m);
+    assert_true(same);
+    assert_true(near);
+}
+
 /* mm_encoder_init on a folder whose config has key = value must fail with a
  * message containing `expect`. */
 static void expect_init_error(const char *key, const char *value, const char *expect)
@@ -279,6 +384,7 @@ int main(int argc, char **argv)
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_last_hidden_state),
+        cmocka_unit_test(test_f16_checkpoint),
         cmocka_unit_test(test_bad_head_count),
         cmocka_unit_test(test_wrong_width),
         cmocka_unit_test(test_missing_layer),
