@@ -148,7 +148,7 @@ static VkDeviceSize upload_inputs(mm_vk *vk, const mm_graph *g, const mm_graph_p
     }
     if (soff)
         vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
     return soff;
 }
 
@@ -159,12 +159,12 @@ static void record_readback(mm_vk *vk, const mm_graph *g, const vk_loc *loc, VkD
 {
     if (vk->direct) {
         vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-                   VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+                       VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
         return;
     }
     vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-               VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
-               VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_HOST_READ_BIT);
+                   VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+                   VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_HOST_READ_BIT);
     VkDeviceSize soff = out_base;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const mm_tensor *t = g->nodes[i];
@@ -176,7 +176,7 @@ static void record_readback(mm_vk *vk, const mm_graph *g, const vk_loc *loc, VkD
         soff += vk_align_up(mm_tensor_nbytes(t), vk->align);
     }
     vk_cmd_barrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
-               VK_ACCESS_HOST_READ_BIT);
+                   VK_ACCESS_HOST_READ_BIT);
 }
 
 static VkDeviceSize io_bytes(const mm_vk *vk, const mm_graph *g, const mm_graph_plan *plan, VkDeviceSize *in)
