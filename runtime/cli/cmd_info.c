@@ -60,6 +60,51 @@ static void print_devices(void)
     }
 }
 
+/* Which plugin serves each part of the folder. The encoder is loaded (its
+ * config and every weight checked, so a broken download fails here); the
+ * decoder and embedder are only looked up. */
+static int print_parts(mm_runtime *rt, const mm_model *m)
+{
+    const char *type = mm_model_type(m), *enc_type = type, *dec_type = NULL;
+    if (strcmp(type, "whisper") == 0)
+        dec_type = "whisper";
+    else if (strcmp(type, "vision-encoder-decoder") == 0 &&
+             (mm_config_string(m, "encoder.model_type", &enc_type) != MM_OK ||
+              mm_config_string(m, "decoder.model_type", &dec_type) != MM_OK))
+        return cli_fail("config");
+    const mm_plugin *p = NULL;
+    bool any = false;
+    if (mm_runtime_find_plugin(rt, enc_type, MM_ROLE_ENCODER, &p) == MM_OK) {
+        mm_encoder *enc = NULL;
+        if (mm_encoder_init(rt, m, &enc) != MM_OK)
+            return cli_fail("encoder");
+        mm_shape in;
+        printf("  encoder: plugin %s", mm_encoder_plugin(enc)->name);
+        if (mm_encoder_input_shape(enc, 1, &in) == MM_OK) {
+            printf(", input {");
+            for (int d = 0; d < in.n_dims; d++)
+                printf("%s%lld", d ? "," : "", (long long)in.ne[d]);
+            printf("}");
+        }
+        printf("\n");
+        mm_encoder_free(enc);
+        any = true;
+    }
+    if (dec_type && mm_runtime_find_plugin(rt, dec_type, MM_ROLE_DECODER, &p) == MM_OK) {
+        printf("  decoder: plugin %s (%s)\n", p->name, dec_type);
+        any = true;
+    }
+    if (mm_runtime_find_plugin(rt, type, MM_ROLE_EMBEDDER, &p) == MM_OK) {
+        printf("  embedder: plugin %s\n", p->name);
+        any = true;
+    }
+    if (!any) { /* the lookup again, for its message naming what was found */
+        mm_runtime_find_plugin(rt, enc_type, MM_ROLE_ENCODER, &p);
+        return cli_fail("model");
+    }
+    return 0;
+}
+
 static int print_model(mm_runtime *rt, const char *dir)
 {
     mm_model *m = NULL;
@@ -85,22 +130,7 @@ static int print_model(mm_runtime *rt, const char *dir)
             printf(" %d %s", by_type[t], mm_dtype_name((mm_dtype)t));
     printf(")\n");
 
-    mm_encoder *enc = NULL;
-    int rc = 0;
-    if (mm_encoder_init(rt, m, &enc) == MM_OK) {
-        mm_shape in;
-        printf("  encoder: plugin %s", mm_encoder_plugin(enc)->name);
-        if (mm_encoder_input_shape(enc, 1, &in) == MM_OK) {
-            printf(", input {");
-            for (int d = 0; d < in.n_dims; d++)
-                printf("%s%lld", d ? "," : "", (long long)in.ne[d]);
-            printf("}");
-        }
-        printf("\n");
-        mm_encoder_free(enc);
-    } else {
-        rc = cli_fail("encoder");
-    }
+    int rc = print_parts(rt, m);
     mm_model_free(m);
     return rc;
 }

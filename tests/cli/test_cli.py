@@ -123,6 +123,14 @@ def case_info_model(tmp):
     assert p.returncode == 0, p.stderr
     assert "model_type: whisper" in p.stdout
     assert "encoder: plugin audio, input {3000,80,1}" in p.stdout
+    assert "decoder: plugin textdec (whisper)" in p.stdout
+    p = run("--backend", "cpu", "info", fixture("vit-gpt2-tiny-random"))
+    assert p.returncode == 0, p.stderr
+    assert "encoder: plugin vit, input {224,224,3,1}" in p.stdout
+    assert "decoder: plugin textdec (gpt2)" in p.stdout
+    p = run("--backend", "cpu", "info", fixture("clip-tiny-random"))
+    assert p.returncode == 0, p.stderr
+    assert "embedder: plugin clip" in p.stdout and "encoder:" not in p.stdout
 
 
 def case_bench(tmp):
