@@ -93,6 +93,8 @@ static int print_parts(mm_runtime *rt, const mm_model *m)
     if (dec_type && mm_runtime_find_plugin(rt, dec_type, MM_ROLE_DECODER, &p) == MM_OK) {
         printf("  decoder: plugin %s (%s)\n", p->name, dec_type);
         any = true;
+    } else if (dec_type) { /* the encoder may still be of use; say what is missing */
+        printf("  decoder: none (%s)\n", mm_error_message());
     }
     if (mm_runtime_find_plugin(rt, type, MM_ROLE_EMBEDDER, &p) == MM_OK) {
         printf("  embedder: plugin %s\n", p->name);

@@ -131,6 +131,19 @@ def case_info_model(tmp):
     p = run("--backend", "cpu", "info", fixture("clip-tiny-random"))
     assert p.returncode == 0, p.stderr
     assert "embedder: plugin clip" in p.stdout and "encoder:" not in p.stdout
+    # a decoder no plugin runs is named, not silently left out
+    src = fixture("vit-gpt2-tiny-random")
+    os.makedirs(tmp, exist_ok=True)
+    with open(os.path.join(src, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["decoder"]["model_type"] = "bert"
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    os.symlink(os.path.join(src, "model.safetensors"), os.path.join(tmp, "model.safetensors"))
+    p = run("--backend", "cpu", "info", tmp)
+    assert p.returncode == 0, p.stderr
+    assert "encoder: plugin vit" in p.stdout
+    assert "decoder: none (no plugin runs model_type 'bert' as decoder" in p.stdout, p.stdout
 
 
 def case_bench(tmp):
