@@ -5,15 +5,20 @@
  * fetches, see common.glsl) serves all the workgroup's queries at once.
  * Online softmax: one pass over the keys, no score row in memory. Same
  * push constants and output layout {Dv,H,Tq,B} as attention.comp.
+ * With few queries (a decoding step) the lanes would idle, so KS lanes
+ * share each query instead: lane ks takes keys ks, ks + KS, ..., and the
+ * KS partial softmaxes are merged at the end with subgroup shuffles.
  * llvmpipe ends any invocation's loops after 65535 iterations in all, so
  * keys go KU per iteration (the host checks Tk against that budget). */
 #define TEXEL_READS
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #include "common.glsl"
 
 layout(constant_id = 1) const uint D4 = 16;  /* >= max(D, Dv) / 4, rounded up */
 layout(constant_id = 2) const uint VEC4 = 0; /* D, Dv and all row starts are multiples of 4 */
 layout(constant_id = 3) const uint QPL = 1;  /* queries per lane: k and v fetches serve them all */
+layout(constant_id = 4) const uint KS = 1;   /* lanes per query (a power of two <= the subgroup; QPL 1) */
 
 IN_BUF(0, q);
 IN_BUF(1, k);
@@ -50,8 +55,9 @@ vec4 row4(samplerBuffer t, samplerBuffer t4, uint row, uint d4, uint n)
 
 void main()
 {
-    const uint WG = gl_WorkGroupSize.x, lane = gl_LocalInvocationID.x;
-    const uint i0 = gl_WorkGroupID.x * WG * QPL, h = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
+    const uint WQ = gl_WorkGroupSize.x / KS; /* query slots per workgroup */
+    const uint lane = gl_LocalInvocationID.x / KS, ks = gl_LocalInvocationID.x % KS;
+    const uint i0 = gl_WorkGroupID.x * WQ * QPL, h = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
     const uint hk = h / p.hr;
     const uint kb = p.k_off + hk * p.k_s2 + b * p.k_s3;
     const uint vb = p.v_off + hk * p.v_s2 + b * p.v_s3;
@@ -61,7 +67,7 @@ void main()
     vec4 qv[QPL * D4], acc[QPL * D4];
     float m[QPL], l[QPL];
     [[unroll]] for (uint t = 0; t < QPL; t++) {
-        qi[t] = min(i0 + lane + t * WG, p.Tq - 1);
+        qi[t] = min(i0 + lane + t * WQ, p.Tq - 1);
         const uint qb = p.q_off + qi[t] * p.q_s1 + h * p.q_s2 + b * p.q_s3;
         [[unroll]] for (uint d4 = 0; d4 < D4; d4++) {
             qv[t * D4 + d4] = row4(q, q4, qb, d4, p.D);
@@ -76,13 +82,13 @@ void main()
     /* the loop runs to the workgroup's largest jend (its last query) */
     uint jmax = p.Tk;
     if (p.causal != 0)
-        jmax = uint(clamp(int(min(i0 + WG * QPL - 1, p.Tq - 1)) + int(p.Tk) - int(p.Tq) + 1, 0, int(p.Tk)));
+        jmax = uint(clamp(int(min(i0 + WQ * QPL - 1, p.Tq - 1)) + int(p.Tk) - int(p.Tq) + 1, 0, int(p.Tk)));
 
-    for (uint j0 = 0; j0 < jmax; j0 += KU) {
+    for (uint j0 = 0; j0 < jmax; j0 += KU * KS) {
       [[unroll]] for (uint u = 0; u < KU; u++) {
-        const uint j = j0 + u;
+        const uint j = j0 + u * KS + ks;
         if (j >= jmax)
-            break; /* uniform */
+            break; /* uniform when KS == 1 */
         const uint kr = kb + j * p.k_s1, vr = vb + j * p.v_s1;
         vec4 kv[D4];
         [[unroll]] for (uint d4 = 0; d4 < D4; d4++)
@@ -112,8 +118,24 @@ void main()
       }
     }
 
+    if (KS > 1) { /* merge the KS lanes' partial softmaxes (QPL == 1) */
+        float mm = m[0];
+        for (uint o = 1; o < KS; o <<= 1)
+            mm = max(mm, subgroupShuffleXor(mm, o));
+        const float f = m[0] == NEG_INF ? 0.0 : exp(m[0] - mm); /* a lane that saw no key adds 0 */
+        l[0] *= f;
+        [[unroll]] for (uint d4 = 0; d4 < D4; d4++)
+            acc[d4] *= f;
+        for (uint o = 1; o < KS; o <<= 1) {
+            l[0] += subgroupShuffleXor(l[0], o);
+            [[unroll]] for (uint d4 = 0; d4 < D4; d4++)
+                acc[d4] += subgroupShuffleXor(acc[d4], o);
+        }
+        if (ks != 0)
+            return;
+    }
     [[unroll]] for (uint t = 0; t < QPL; t++) {
-        if (i0 + lane + t * WG >= p.Tq)
+        if (i0 + lane + t * WQ >= p.Tq)
             break;
         const uint ob = p.d_off + p.Dv * (h + p.H * (qi[t] + p.Tq * b));
         const float inv = l[t] > 0.0 ? 1.0 / l[t] : 0.0;

@@ -245,17 +245,19 @@ static mm_status op_attention(vk_rec *r, const mm_tensor *t)
         pc.v_s[i] = el(v->nb[i + 1]);
         pc.m_s[i] = mask && mask->ne[i + 1] > 1 ? el(mask->nb[i + 1]) : 0;
     }
-    uint32_t dmax = pc.D > pc.Dv ? pc.D : pc.Dv, spec[4], gx = pc.Tq;
+    uint32_t dmax = pc.D > pc.Dv ? pc.D : pc.Dv, spec[5], gx = pc.Tq;
     vk_shader sh = variant(vk, VK_SH_ATTENTION, VK_SH_ATTENTION_SG, VK_SH_ATTENTION_TEX);
     if (vk->cpu_device) { /* a query per lane, head rows in registers */
-        if (pc.Tk / 4 > VK_LOOP_BUDGET)
-            return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention over %u keys is too long for this device", pc.Tk);
         spec[0] = vk_lanes(vk);
         spec[1] = (dmax + 3) / 4;
         /* queries per lane: k/v fetches serve them all, while extra lanes
-         * redo the last query, so only as many as the queries fill */
+         * redo the last query, so only as many as the queries fill; with
+         * fewer queries than lanes (decoding) the lanes split the keys */
         spec[3] = pc.Tq >= 4 * spec[0] && spec[1] <= 32 ? 4 : pc.Tq >= 2 * spec[0] ? 2 : 1;
-        gx = (pc.Tq + spec[0] * spec[3] - 1) / (spec[0] * spec[3]);
+        spec[4] = pc.Tq < spec[0] ? spec[0] : 1;
+        if (pc.Tk / (4 * spec[4]) > VK_LOOP_BUDGET)
+            return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention over %u keys is too long for this device", pc.Tk);
+        gx = (pc.Tq * spec[4] + spec[0] * spec[3] - 1) / (spec[0] * spec[3]);
     } else { /* a workgroup per query, head rows in shared memory */
         spec[0] = vk_max_wg(vk) < 64 ? vk_max_wg(vk) : 64;
         spec[1] = (dmax + spec[0] - 1) / spec[0] * spec[0];
@@ -272,7 +274,7 @@ static mm_status op_attention(vk_rec *r, const mm_tensor *t)
     spec[2] = pc.D % 4 == 0 && pc.Dv % 4 == 0 && pc.q_off % 4 == 0 && pc.k_off % 4 == 0 && pc.v_off % 4 == 0;
     for (int i = 0; i < 3; i++)
         spec[2] &= pc.q_s[i] % 4 == 0 && pc.k_s[i] % 4 == 0 && pc.v_s[i] % 4 == 0;
-    return vk_dispatch(r, &a, sh, spec, vk->cpu_device ? 4 : 2, &pc, sizeof pc, gx, pc.H, (uint32_t)q->ne[3]);
+    return vk_dispatch(r, &a, sh, spec, vk->cpu_device ? 5 : 2, &pc, sizeof pc, gx, pc.H, (uint32_t)q->ne[3]);
 }
 
 /* ---- matmul ------------------------------------------------------------------------------ */
