@@ -90,7 +90,7 @@ typedef struct bench_case {
     const char *name;
     char shape[64];
     double flops;
-    mm_graph *g;  /* built once; weights are constants, so they stay resident */
+    mm_graph *g;  /* built once; computed with a weight set per backend */
     /* OpenBLAS reference: `n_gemm` sgemm calls of this shape (row-major,
      * C[m,n] = A[m,k] . B[n,k]^T unless b_notrans) */
     int n_gemm;
@@ -99,6 +99,8 @@ typedef struct bench_case {
         bool b_notrans;
     } gemm[2];
     float *bufs[4];
+    mm_model *model; /* the case's weights, as a model: kept in a weight set per backend */
+    char model_path[64];
 } bench_case;
 
 static bool compute_case(void *p)
@@ -124,6 +126,34 @@ static bool run_blas(void *p)
     return true;
 }
 
+/* Writes one tensor "w" (shape outermost-first) as a temporary safetensors
+ * file and loads it: weights stay resident only as a model's, in a weight
+ * set, as they do for real models. */
+static mm_model *weight_model(char *path, size_t path_size, mm_dtype type, int64_t rows, int64_t cols, const void *data)
+{
+    size_t bytes = (size_t)(rows * cols) * mm_dtype_size(type);
+    char header[256];
+    int n = snprintf(header, sizeof header, "{\"w\": {\"dtype\": \"%s\", \"shape\": [%lld, %lld], \"data_offsets\": [0, %zu]}}",
+                     mm_dtype_name(type), (long long)rows, (long long)cols, bytes);
+    while (n % 8)
+        header[n++] = ' ';
+    snprintf(path, path_size, "/tmp/mm-bench-ops-XXXXXX");
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    uint64_t len = (uint64_t)n;
+    bool ok = f && fwrite(&len, 8, 1, f) == 1 && fwrite(header, 1, (size_t)n, f) == (size_t)n &&
+              fwrite(data, 1, bytes, f) == bytes;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    mm_model *m = NULL;
+    if (!ok || mm_safetensors_open(path, &m) != MM_OK) {
+        fprintf(stderr, "bench-ops: cannot write the weights to %s\n", path);
+        unlink(path);
+        return NULL;
+    }
+    return m;
+}
+
 /* y[M,N] = x[M,K] W^T with W an nn.Linear weight [N,K] (ne {K,N}) stored
  * as `wtype` (F16 kept as F16: the CPU backend reads it in place); x has ne {K,M}. */
 static bool matmul_case(bench_case *c, int M, int K, int N, mm_dtype wtype)
@@ -142,7 +172,9 @@ static bool matmul_case(bench_case *c, int M, int K, int N, mm_dtype wtype)
             h[i] = mm_f32_to_f16(c->bufs[1][i]);
     }
     mm_tensor *x = mm_graph_input(c->g, MM_DTYPE_F32, 2, (const int64_t[]){K, M}, c->bufs[0]);
-    mm_tensor *w = mm_graph_constant(c->g, wtype, 2, (const int64_t[]){K, N}, c->bufs[1]);
+    if (!(c->model = weight_model(c->model_path, sizeof c->model_path, wtype, N, K, c->bufs[1])))
+        return false;
+    mm_tensor *w = mm_graph_weight(c->g, mm_model_weight_at(c->model, 0));
     mm_graph_output(c->g, mm_matmul(c->g, w, x));
     c->n_gemm = 1;
     c->gemm[0].m = M;
@@ -189,6 +221,10 @@ static void case_free(bench_case *c)
     mm_graph_free(c->g);
     for (int i = 0; i < 4; i++)
         free(c->bufs[i]);
+    if (c->model) {
+        mm_model_free(c->model);
+        unlink(c->model_path);
+    }
 }
 
 /* Scratch matrices for the OpenBLAS runs of a case. */
@@ -219,8 +255,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: bench-ops [--threads N] [--runs N] [--warmup N] [--budget S] [--backend cpu|vulkan|all]\n"
             "\n"
-            "Times matmul and attention computed through the graph API (weights are\n"
-            "constants, so they stay resident after the warm-up) on each backend that\n"
+            "Times matmul and attention computed through the graph API (weights are a\n"
+            "model's, in a weight set per backend: resident after the warm-up) on each backend that\n"
             "starts, and OpenBLAS cblas_sgemm on the same shapes with the same thread\n"
             "count. The two are timed in rounds so both see the same load (the cores\n"
             "may be shared), each round after a pause that lets OpenBLAS's spinning\n"
@@ -349,7 +385,13 @@ int main(int argc, char **argv)
             void *ctx[2] = {backends[b], c->g};
             double tt[2];
             int runs = 0;
-            if (!median_pair(&o, compute_case, ctx, run_blas, &bx, tt, &runs)) {
+            mm_weights *ws = NULL;
+            bool placed = !c->model || mm_weights_init(backends[b], c->model, &ws) == MM_OK;
+            mm_graph_set_weights(c->g, ws);
+            bool timed = placed && median_pair(&o, compute_case, ctx, run_blas, &bx, tt, &runs);
+            mm_graph_set_weights(c->g, NULL);
+            mm_weights_free(ws);
+            if (!timed) {
                 fprintf(stderr, "bench-ops: %s %s on %s: %s\n", c->name, c->shape, mm_backend_name(backends[b]),
                         mm_error_message());
                 rc = 1;

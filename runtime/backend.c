@@ -59,6 +59,13 @@ const char *mm_backend_name(const mm_backend *b)
     return b->name;
 }
 
+mm_backend_memory mm_backend_memory_used(const mm_backend *b)
+{
+    if (!b)
+        return (mm_backend_memory){0};
+    return (mm_backend_memory){.weights = b->weight_bytes, .buffers = b->buffer_bytes, .work = b->iface->work_bytes(b)};
+}
+
 mm_status mm_backend_compute(mm_backend *b, mm_graph *g)
 {
     if (!b || !g)
@@ -66,10 +73,19 @@ mm_status mm_backend_compute(mm_backend *b, mm_graph *g)
     mm_status s = mm_graph_status(g);
     if (s != MM_OK)
         return mm_error_wrap(s, "compute: graph was built with an error");
+    if (g->weights && g->weights->backend != b)
+        return mm_error_set(MM_ERR_INVALID, "compute: the graph's weight set belongs to %s, not %s",
+                            g->weights->backend->name, b->name);
     mm_graph_plan plan;
     if ((s = mm_graph_plan_build(g, &plan)) != MM_OK)
         return s;
-    s = mm_graph_alloc_outputs(g);
+    for (int32_t i = 0; i < g->n_nodes && s == MM_OK; i++) {
+        const mm_tensor *t = g->nodes[i];
+        if (plan.needed[i] && (t->flags & MM_TENSOR_INPUT) && !t->host_data)
+            s = mm_error_set(MM_ERR_INVALID, "graph: input %s has no data", t->name[0] ? t->name : "(unnamed)");
+    }
+    if (s == MM_OK)
+        s = mm_graph_alloc_outputs(g);
     if (s == MM_OK)
         s = b->iface->compute(b, g, &plan);
     mm_graph_plan_free(&plan);

@@ -32,6 +32,7 @@ mm_status mm_buffer_init(mm_backend *b, mm_dtype type, int32_t n_dims, const int
         free(buf);
         return mm_error_wrap(s, "buffer of %.1f MiB on %s", mib, b->name);
     }
+    b->buffer_bytes += buf->nbytes;
     *out = buf;
     return MM_OK;
 }
@@ -41,6 +42,7 @@ void mm_buffer_free(mm_buffer *buf)
     if (!buf)
         return;
     buf->backend->iface->buffer_free(buf->backend, buf);
+    buf->backend->buffer_bytes -= buf->nbytes;
     free(buf);
 }
 

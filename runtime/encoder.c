@@ -9,6 +9,7 @@ struct mm_encoder {
     const mm_plugin *plugin;
     void *state;
     mm_component component;
+    mm_weights *weights; /* the model's weights on the runtime's backend */
     char model_type[64];
     /* The last graph built, reused while the batch size stays the same so
      * the backend keeps its buffers. */
@@ -40,6 +41,8 @@ static mm_status locate_encoder(const mm_model *m, mm_encoder *e)
     return MM_OK;
 }
 
+static mm_status build_graph(mm_encoder *e, int32_t batch);
+
 mm_status mm_encoder_init(mm_runtime *rt, const mm_model *m, mm_encoder **out)
 {
     *out = NULL;
@@ -55,6 +58,14 @@ mm_status mm_encoder_init(mm_runtime *rt, const mm_model *m, mm_encoder **out)
         if (s != MM_OK)
             mm_error_wrap(s, "%s: %s encoder (plugin %s)", mm_model_dir(m), e->model_type, e->plugin->name);
     }
+    /* Uploading the weights is part of loading: a model too big for the
+     * device fails here, not at the first input. */
+    if (s == MM_OK)
+        s = mm_weights_init(mm_runtime_backend(rt), m, &e->weights);
+    if (s == MM_OK)
+        s = build_graph(e, 1);
+    if (s == MM_OK)
+        s = mm_weights_load(e->weights, e->graph);
     if (s != MM_OK) {
         mm_encoder_free(e);
         return s;
@@ -70,6 +81,7 @@ void mm_encoder_free(mm_encoder *e)
     if (e->state)
         e->plugin->encoder->free(e->state);
     mm_graph_free(e->graph);
+    mm_weights_free(e->weights);
     free(e);
 }
 
@@ -101,6 +113,7 @@ static mm_status build_graph(mm_encoder *e, int32_t batch)
     s = mm_graph_status(e->graph);
     if (s == MM_OK)
         s = e->plugin->encoder->build(e->state, e->graph, e->input, &e->output);
+    mm_graph_set_weights(e->graph, e->weights);
     if (s == MM_OK)
         mm_graph_output(e->graph, e->output);
     if (s == MM_OK)

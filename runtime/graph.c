@@ -156,8 +156,10 @@ mm_tensor *mm_graph_weight(mm_graph *g, const mm_weight *w)
     for (int i = 0; i < w->n_dims; i++)
         ne[i] = w->shape[w->n_dims - 1 - i];
     mm_tensor *t = mm_graph_constant(g, w->dtype, w->n_dims ? w->n_dims : 1, ne, w->data);
-    if (t)
+    if (t) {
+        t->weight = w;
         mm_tensor_set_name(t, "%s", w->name);
+    }
     return t;
 }
 
@@ -787,10 +789,6 @@ mm_status mm_graph_plan_build(const mm_graph *g, mm_graph_plan *plan)
         plan->last_use[i] = -1;
         if (plan->needed[i] && t->op != MM_OP_NONE && t->op != MM_OP_VIEW)
             plan->order[plan->n_order++] = t;
-        if (plan->needed[i] && (t->flags & MM_TENSOR_INPUT) && !t->host_data) {
-            mm_graph_plan_free(plan);
-            return mm_error_set(MM_ERR_INVALID, "graph: input %s has no data", t->name[0] ? t->name : "(unnamed)");
-        }
     }
     for (int32_t pos = 0; pos < plan->n_order; pos++) {
         mm_tensor *t = plan->order[pos];

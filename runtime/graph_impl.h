@@ -56,6 +56,7 @@ struct mm_tensor {
     size_t view_offs;    /* VIEW: byte offset into view_src                     */
 
     const void *host_data; /* leaves                                            */
+    const mm_weight *weight; /* CONSTANT leaves from mm_graph_weight: the model's weight */
     mm_buffer *buffer;     /* BUFFER leaves                                     */
     uint32_t flags;
     int32_t index; /* position in the graph (creation order is topological)    */
@@ -79,6 +80,7 @@ struct mm_buffer {
 struct mm_graph {
     mm_tensor **nodes;
     int32_t n_nodes, cap;
+    mm_weights *weights; /* where its model weights are resident (NULL: streamed) */
     mm_status status;
     char error[512];
 };

@@ -321,3 +321,15 @@ mm_status mm_model_weight_get(const mm_model *m, const char *name, const mm_weig
                             name);
     return mm_error_set(MM_ERR_FORMAT, "%s: no tensor '%s'", m->dir, name);
 }
+
+int32_t mm_model_weight_index(const mm_model *m, const mm_weight *w)
+{
+    if (!m || !w || m->n_weights == 0)
+        return -1;
+    /* w is the first member of its entry: compare addresses as integers, so
+     * a weight of another model is simply out of range */
+    uintptr_t base = (uintptr_t)m->weights, p = (uintptr_t)w;
+    if (p < base || (p - base) % sizeof *m->weights || (p - base) / sizeof *m->weights >= (size_t)m->n_weights)
+        return -1;
+    return (int32_t)((p - base) / sizeof *m->weights);
+}

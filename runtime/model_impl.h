@@ -63,6 +63,9 @@ mm_status mm_model_add_skipped(mm_model *m, const char *name, int32_t file);
  * after the last file was added, before any lookup. */
 mm_status mm_model_finish(mm_model *m);
 const mm_skipped *mm_model_skipped_find(const mm_model *m, const char *name);
+/* Index of w among m's weights (mm_model_weight_at), or -1 when w is not
+ * one of them. */
+int32_t mm_model_weight_index(const mm_model *m, const mm_weight *w);
 
 /* safetensors.c */
 /* Validates the safetensors image buf[0..size) and adds its tensors to `m`

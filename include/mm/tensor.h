@@ -48,13 +48,15 @@ MM_API int32_t mm_graph_n_nodes(const mm_graph *g);
 MM_API mm_tensor *mm_graph_input(mm_graph *g, mm_dtype type, int32_t n_dims, const int64_t *ne,
                                  const void *data);
 MM_API void mm_tensor_set_data(mm_tensor *t, const void *data);
-/* A constant (weight) in host memory of dtype F32/F16/BF16. It MUST stay
- * valid and unchanged for as long as any backend that computed it lives:
- * backends keep it resident, keyed by its address, and never look again (a
- * model's memory map does this naturally). ne as above. */
+/* A constant in host memory of dtype F32/F16/BF16, read at compute time
+ * like an input (it must stay valid until then): a backend copies it to
+ * its device (or widens it) on every compute and keeps nothing. Model
+ * weights that stay resident come from mm_graph_weight + a weight set. */
 MM_API mm_tensor *mm_graph_constant(mm_graph *g, mm_dtype storage, int32_t n_dims, const int64_t *ne,
                                     const void *data);
-/* A model weight, shape reversed from safetensors order into ne order. */
+/* A model weight, shape reversed from safetensors order into ne order.
+ * In a graph bound to a weight set of its model (mm_graph_set_weights) it is
+ * read from the set; otherwise it is streamed like mm_graph_constant. */
 MM_API mm_tensor *mm_graph_weight(mm_graph *g, const mm_weight *w);
 /* Marks `t` to be read back after compute. */
 MM_API void mm_graph_output(mm_graph *g, mm_tensor *t);
@@ -181,6 +183,38 @@ MM_API mm_tensor *mm_graph_buffer(mm_graph *g, mm_buffer *buf);
  * of the buffer). */
 MM_API mm_tensor *mm_store(mm_graph *g, mm_tensor *src, mm_tensor *dst);
 
+/* ---- weight sets -----------------------------------------------------------
+ * A model's weights on one backend, in the form its graphs read them
+ * (device copies on a GPU, 16-bit or widened to F32; widened copies of
+ * F16/BF16 weights on the CPU, which otherwise reads the memory map in
+ * place). The set belongs to whoever loaded the model (the runtime's
+ * encoder, decoder and embedder objects do this): uploading is an explicit
+ * step, and freeing the set returns the backend memory, as ggml's backend
+ * buffers do. Nothing is cached by address, so a model freed and another
+ * mapped at the same place can never be confused.
+ *
+ *     mm_weights *w;  mm_weights_init(backend, model, &w);
+ *     mm_graph_set_weights(g, w);      // g's model weights read from w
+ *     mm_weights_load(w, g);           // optional: upload now, not at the first compute
+ *     mm_backend_compute(backend, g);  // uploads whatever g needs and w lacks
+ *     ...
+ *     mm_graph_free(g); mm_weights_free(w); mm_model_free(model);
+ *
+ * The model must outlive the set, and the set every graph bound to it; a
+ * set must be freed before its backend. */
+typedef struct mm_weights mm_weights;
+
+MM_API mm_status mm_weights_init(mm_backend *b, const mm_model *m, mm_weights **out);
+MM_API void mm_weights_free(mm_weights *w);
+/* Makes every weight of w's model that g reads resident in w, in the form
+ * g reads it (g need not be bound to w). */
+MM_API mm_status mm_weights_load(mm_weights *w, mm_graph *g);
+/* Backend memory the set holds. */
+MM_API size_t mm_weights_nbytes(const mm_weights *w);
+/* Binds g's model weights to w (NULL unbinds: they are streamed). A weight
+ * of another model in a bound graph makes compute fail. */
+MM_API void mm_graph_set_weights(mm_graph *g, mm_weights *w);
+
 /* ---- backends ------------------------------------------------------------ */
 
 typedef enum mm_backend_kind {
@@ -202,6 +236,14 @@ MM_API mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out);
 MM_API void mm_backend_free(mm_backend *b);
 MM_API mm_backend_kind mm_backend_get_kind(const mm_backend *b);
 MM_API const char *mm_backend_name(const mm_backend *b); /* "cpu (2 threads)", "vulkan (llvmpipe ...)" */
+/* Backend memory in use now, by purpose. */
+typedef struct mm_backend_memory {
+    uint64_t weights; /* held by live weight sets                        */
+    uint64_t buffers; /* persistent buffers (mm_buffer)                   */
+    uint64_t work;    /* intermediates, scratch and transfer memory kept
+                       * between computes                                 */
+} mm_backend_memory;
+MM_API mm_backend_memory mm_backend_memory_used(const mm_backend *b);
 /* Computes every node the graph's outputs depend on; afterwards outputs can
  * be read with mm_tensor_read(). A graph may be computed again (new input data). */
 MM_API mm_status mm_backend_compute(mm_backend *b, mm_graph *g);

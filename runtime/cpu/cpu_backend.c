@@ -2,11 +2,11 @@
  * kernels (mm_backend_cpu_init) or the naive reference ones
  * (mm_backend_cpu_reference_init, the test oracle).
  *
- * Memory: inputs are read in place; constants are resident (F32 used in
- * place; F16/BF16 read in place by matmuls and embedding lookups, see
- * plan_storage, else widened once per backend lifetime, keyed by host
- * address, storage and element count; the reference widens them every
- * compute so the cache itself is under test); every computed node gets a block from a pool
+ * Memory: inputs are read in place; constants too (F32, and F16/BF16 read
+ * in place by matmuls and embedding lookups, see plan_storage), except
+ * F16/BF16 ones used otherwise, which are widened once into the graph's
+ * weight set when they are its model's weights, else every compute (the
+ * reference always does: the test oracle keeps no copies); every computed node gets a block from a pool
  * that is recycled as soon as plan->last_use says its last reader ran, and
  * kept between computes (blocks a compute did not touch are released).
  * Output nodes are computed straight into their graph-owned host copies. */
@@ -21,13 +21,6 @@
 
 #define MM_CPU_ALIGN 64
 
-typedef struct resident {
-    const void *host;
-    mm_dtype storage;
-    int64_t n;
-    float *data;
-} resident;
-
 typedef struct block {
     void *ptr;
     size_t size;
@@ -39,9 +32,6 @@ typedef struct cpu_backend {
     mm_backend base;
     bool reference;
     mm_cpu_ctx ctx;
-
-    resident *res; /* open addressing, capacity a power of two */
-    size_t n_res, cap_res;
 
     block *blocks;
     int32_t n_blocks, cap_blocks;
@@ -104,62 +94,39 @@ void mm_cpu_parallel(mm_cpu_ctx *ctx, int64_t n, double cost, mm_cpu_range_fn fn
     mm_threadpool_run(ctx->pool, (int32_t)nth, range_task, &job);
 }
 
-/* ---- resident constants ----------------------------------------------------- */
+/* ---- weight sets: widened copies of F16/BF16 weights ------------------------ */
 
-static size_t res_hash(const void *host, mm_dtype storage, int64_t n)
+/* A set's impl: by weight index, the F32 widening of that weight or NULL.
+ * F32 weights, and 16-bit ones that only matmuls and embedding lookups
+ * read, are used in place and cost the set nothing. */
+static mm_status cpu_weights_init(mm_backend *b, mm_weights *w)
 {
-    uint64_t h = (uint64_t)(uintptr_t)host * 0x9E3779B97F4A7C15ull;
-    h ^= ((uint64_t)n << 3) ^ (uint64_t)storage;
-    return (size_t)(h ^ (h >> 29));
+    w->impl = calloc(w->n_weights ? (size_t)w->n_weights : 1, sizeof(float *));
+    return w->impl ? MM_OK : mm_error_set(MM_ERR_NOMEM, "cpu backend: out of memory");
 }
 
-static resident *res_slot(cpu_backend *cb, const void *host, mm_dtype storage, int64_t n)
+static void cpu_weights_free(mm_backend *b, mm_weights *w)
 {
-    size_t mask = cb->cap_res - 1;
-    for (size_t i = res_hash(host, storage, n) & mask;; i = (i + 1) & mask) {
-        resident *r = &cb->res[i];
-        if (!r->host || (r->host == host && r->storage == storage && r->n == n))
-            return r;
-    }
+    float **widened = w->impl;
+    for (int32_t i = 0; i < w->n_weights; i++)
+        free(widened[i]);
+    free(widened);
 }
 
-static mm_status res_grow(cpu_backend *cb)
+static const float *weights_widened(mm_weights *w, int32_t slot, const mm_tensor *leaf)
 {
-    size_t old_cap = cb->cap_res;
-    resident *old = cb->res;
-    size_t cap = old_cap ? old_cap * 2 : 64;
-    cb->res = calloc(cap, sizeof *cb->res);
-    if (!cb->res) {
-        cb->res = old;
-        return mm_error_set(MM_ERR_NOMEM, "cpu backend: out of memory for resident weights");
-    }
-    cb->cap_res = cap;
-    for (size_t i = 0; i < old_cap; i++)
-        if (old[i].host)
-            *res_slot(cb, old[i].host, old[i].storage, old[i].n) = old[i];
-    free(old);
-    return MM_OK;
-}
-
-/* F32 data of a constant leaf: in place for F32, else the cached widening. */
-static const void *res_get(cpu_backend *cb, const mm_tensor *leaf)
-{
-    if (leaf->storage == MM_DTYPE_F32)
-        return leaf->host_data;
+    float **widened = w->impl;
+    if (widened[slot])
+        return widened[slot];
     int64_t n = mm_tensor_nelements(leaf);
-    if ((cb->n_res + 1) * 2 > cb->cap_res && res_grow(cb) != MM_OK)
-        return NULL;
-    resident *r = res_slot(cb, leaf->host_data, leaf->storage, n);
-    if (r->host)
-        return r->data;
     float *data = malloc((size_t)n * sizeof *data);
     if (!data) {
-        mm_error_set(MM_ERR_NOMEM, "cpu backend: cannot widen constant %s (%lld values)", leaf->name, (long long)n);
+        mm_error_set(MM_ERR_NOMEM, "cpu backend: cannot widen weight %s (%lld values)", leaf->name, (long long)n);
         return NULL;
     }
     mm_tensor_widen_to_f32(leaf, data);
-    *r = (resident){.host = leaf->host_data, .storage = leaf->storage, .n = n, .data = data};
-    cb->n_res++;
+    widened[slot] = data;
+    mm_weights_account(w, (int64_t)n * (int64_t)sizeof *data);
     return data;
 }
 
@@ -304,6 +271,70 @@ static void plan_storage(cpu_backend *cb, const mm_graph *g, const mm_graph_plan
             cb->node_storage[i] = MM_DTYPE_F32;
 }
 
+/* Where a needed leaf's data is during this compute: inputs and F32 or
+ * in-place 16-bit constants where they are; buffers in their memory;
+ * other 16-bit constants widened, into the graph's weight set when they
+ * are its model's weights (once), else into a pool block (every compute;
+ * always so on the reference backend: no copy to get wrong). */
+static mm_status leaf_data(cpu_backend *cb, const mm_graph *g, mm_tensor *t)
+{
+    const void *d = t->host_data;
+    if (t->flags & MM_TENSOR_BUFFER) {
+        if (t->buffer->backend != &cb->base)
+            return mm_error_set(MM_ERR_INVALID, "cpu backend: buffer of backend %s used in a graph computed on %s",
+                                t->buffer->backend->name, cb->base.name);
+        d = t->buffer->impl;
+    } else if (t->flags & MM_TENSOR_CONSTANT) {
+        int32_t slot;
+        mm_status s = mm_weights_slot(g->weights, t, &slot);
+        if (s != MM_OK)
+            return s;
+        if (t->storage != MM_DTYPE_F32 && cb->node_storage[t->index] == MM_DTYPE_F32) {
+            if (slot >= 0 && !cb->reference) {
+                d = weights_widened(g->weights, slot, t);
+            } else {
+                int32_t bi = pool_alloc(cb, mm_tensor_nbytes(t));
+                if (bi < 0)
+                    return MM_ERR_NOMEM;
+                mm_tensor_widen_to_f32(t, cb->blocks[bi].ptr);
+                d = cb->blocks[bi].ptr;
+            }
+            if (!d)
+                return mm_error_wrap(MM_ERR_NOMEM, "cpu backend");
+        }
+    }
+    cb->node_data[t->index] = (void *)d;
+    return MM_OK;
+}
+
+static mm_status cpu_weights_load(mm_backend *b, mm_weights *w, const mm_graph *g, const mm_graph_plan *plan)
+{
+    cpu_backend *cb = (cpu_backend *)b;
+    mm_status s = ensure_node_arrays(cb, g->n_nodes);
+    if (s != MM_OK)
+        return s;
+    plan_storage(cb, g, plan);
+    for (int32_t i = 0; i < g->n_nodes && s == MM_OK; i++) {
+        mm_tensor *t = g->nodes[i];
+        int32_t slot;
+        if (!plan->needed[i] || !(t->flags & MM_TENSOR_CONSTANT) || (s = mm_weights_slot(w, t, &slot)) != MM_OK)
+            continue;
+        if (slot >= 0 && !cb->reference && t->storage != MM_DTYPE_F32 && cb->node_storage[i] == MM_DTYPE_F32 &&
+            !weights_widened(w, slot, t))
+            s = MM_ERR_NOMEM;
+    }
+    return s;
+}
+
+static uint64_t cpu_work_bytes(const mm_backend *b)
+{
+    const cpu_backend *cb = (const cpu_backend *)b;
+    uint64_t n = cb->ctx.work_size;
+    for (int32_t i = 0; i < cb->n_blocks; i++)
+        n += cb->blocks[i].size;
+    return n;
+}
+
 static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *plan)
 {
     cpu_backend *cb = (cpu_backend *)b;
@@ -313,36 +344,15 @@ static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *pl
     plan_storage(cb, g, plan);
 
     for (int32_t i = 0; i < g->n_nodes; i++) {
-        mm_tensor *t = g->nodes[i];
         cb->node_block[i] = -1;
         cb->node_data[i] = NULL;
-        if (!plan->needed[i] || t->op != MM_OP_NONE)
-            continue;
-        const void *d = t->host_data;
-        if (t->flags & MM_TENSOR_BUFFER) {
-            if (t->buffer->backend != b) {
-                pool_trim(cb);
-                return mm_error_set(MM_ERR_INVALID, "cpu backend: buffer of backend %s used in a graph computed on %s",
-                                    t->buffer->backend->name, b->name);
-            }
-            d = t->buffer->impl;
-        } else if ((t->flags & MM_TENSOR_CONSTANT) && cb->reference && t->storage != MM_DTYPE_F32) {
-            /* the oracle widens afresh every compute: no cache to get wrong */
-            int32_t bi = pool_alloc(cb, mm_tensor_nbytes(t));
-            if (bi < 0) {
-                pool_trim(cb);
-                return MM_ERR_NOMEM;
-            }
-            mm_tensor_widen_to_f32(t, cb->blocks[bi].ptr);
-            d = cb->blocks[bi].ptr;
-        } else if ((t->flags & MM_TENSOR_CONSTANT) && cb->node_storage[i] == MM_DTYPE_F32) {
-            d = res_get(cb, t);
-        }
-        if (!d) {
-            pool_trim(cb);
-            return mm_error_wrap(MM_ERR_NOMEM, "cpu backend");
-        }
-        cb->node_data[i] = (void *)d;
+    }
+    for (int32_t i = 0; i < g->n_nodes && s == MM_OK; i++)
+        if (plan->needed[i] && g->nodes[i]->op == MM_OP_NONE)
+            s = leaf_data(cb, g, g->nodes[i]);
+    if (s != MM_OK) {
+        pool_trim(cb);
+        return s;
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
         mm_tensor *t = g->nodes[i];
@@ -372,9 +382,6 @@ static mm_status cpu_compute(mm_backend *b, mm_graph *g, const mm_graph_plan *pl
 static void cpu_free(mm_backend *b)
 {
     cpu_backend *cb = (cpu_backend *)b;
-    for (size_t i = 0; i < cb->cap_res; i++)
-        free(cb->res[i].data);
-    free(cb->res);
     for (int32_t i = 0; i < cb->n_blocks; i++)
         free(cb->blocks[i].ptr);
     free(cb->blocks);
@@ -421,6 +428,10 @@ static const mm_backend_iface cpu_iface = {
     .buffer_free = cpu_buffer_free,
     .buffer_read = cpu_buffer_read,
     .buffer_write = cpu_buffer_write,
+    .weights_init = cpu_weights_init,
+    .weights_free = cpu_weights_free,
+    .weights_load = cpu_weights_load,
+    .work_bytes = cpu_work_bytes,
 };
 
 static mm_status cpu_new(bool reference, int32_t n_threads, mm_backend **out)

@@ -1,5 +1,5 @@
-/* The Vulkan mm_backend. A compute makes the graph's weights resident (once
- * per weight and backend), lays out inputs and intermediates in one reused
+/* The Vulkan mm_backend. A compute makes the graph's model weights resident
+ * in its weight set (vk_weights.c), lays out inputs, streamed constants and intermediates in one reused
  * arena by liveness (plan->last_use), records the whole graph into one
  * command buffer and submits it once, then reads the outputs back. */
 #include "vk_impl.h"
@@ -72,8 +72,8 @@ static void plan_free(arena_plan *p, VkDeviceSize off, VkDeviceSize size)
 
 /* Assigns arena offsets to input leaves and every node of plan->order (plus
  * per-op scratch); memory is reused once plan->last_use says a tensor is dead. */
-static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *plan, vk_loc *loc,
-                            VkDeviceSize *scratch, VkDeviceSize *total)
+static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *plan, const bool *uploaded,
+                            vk_loc *loc, VkDeviceSize *scratch, VkDeviceSize *total)
 {
     int32_t n = g->n_nodes;
     arena_plan p = {.align = vk->align};
@@ -98,8 +98,9 @@ static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *p
     }
     for (int32_t i = 0; i < n; i++) {
         const mm_tensor *t = g->nodes[i];
-        if (plan->needed[i] && (t->flags & MM_TENSOR_INPUT)) {
-            loc[i] = (vk_loc){.buf = &vk->arena, .off = plan_alloc(&p, mm_tensor_nbytes(t))};
+        if (uploaded[i]) {
+            loc[i].buf = &vk->arena;
+            loc[i].off = plan_alloc(&p, mm_tensor_nbytes(t));
             if (plan->last_use[i] < 0)
                 plan_free(&p, loc[i].off, mm_tensor_nbytes(t));
         }
@@ -116,7 +117,7 @@ static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *p
         if (owns && plan->last_use[t->index] < pos) /* never read: dead at once */
             plan_free(&p, loc[t->index].off, mm_tensor_nbytes(t));
         for (int32_t i = head[pos]; i >= 0; i = next[i])
-            if (g->nodes[i]->op != MM_OP_NONE || (g->nodes[i]->flags & MM_TENSOR_INPUT))
+            if (g->nodes[i]->op != MM_OP_NONE || uploaded[i])
                 plan_free(&p, loc[i].off, mm_tensor_nbytes(g->nodes[i]));
     }
     *total = p.peak;
@@ -128,20 +129,29 @@ static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *p
 
 /* ---- compute ------------------------------------------------------------------------- */
 
-/* Inputs go into the arena: a memcpy when it is mapped, else staging copies. */
-static VkDeviceSize upload_inputs(mm_vk *vk, const mm_graph *g, const mm_graph_plan *plan, const vk_loc *loc)
+/* Inputs and streamed constants go into the arena: written in place when
+ * it is mapped, else through staging copies. */
+static void upload_leaf(const mm_tensor *t, const vk_loc *loc, void *dst)
+{
+    if (t->flags & MM_TENSOR_CONSTANT)
+        vk_constant_fill(t, loc->half != VK_F32, dst);
+    else
+        memcpy(dst, t->host_data, mm_tensor_nbytes(t));
+}
+
+static VkDeviceSize upload_inputs(mm_vk *vk, const mm_graph *g, const bool *uploaded, const vk_loc *loc)
 {
     VkDeviceSize soff = 0;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const mm_tensor *t = g->nodes[i];
-        if (!plan->needed[i] || !(t->flags & MM_TENSOR_INPUT))
+        if (!uploaded[i])
             continue;
         size_t bytes = mm_tensor_nbytes(t);
         if (vk->direct) {
-            memcpy(vk->arena.map + loc[i].off, t->host_data, bytes);
+            upload_leaf(t, &loc[i], vk->arena.map + loc[i].off);
             continue;
         }
-        memcpy(vk->staging.map + soff, t->host_data, bytes);
+        upload_leaf(t, &loc[i], vk->staging.map + soff);
         VkBufferCopy region = {soff, loc[i].off, bytes};
         vkCmdCopyBuffer(vk->cmd, vk->staging.buf, vk->arena.buf, 1, &region);
         soff += vk_align_up(bytes, vk->align);
@@ -179,13 +189,13 @@ static void record_readback(mm_vk *vk, const mm_graph *g, const vk_loc *loc, VkD
                    VK_ACCESS_HOST_READ_BIT);
 }
 
-static VkDeviceSize io_bytes(const mm_vk *vk, const mm_graph *g, const mm_graph_plan *plan, VkDeviceSize *in)
+static VkDeviceSize io_bytes(const mm_vk *vk, const mm_graph *g, const bool *uploaded, VkDeviceSize *in)
 {
     VkDeviceSize out = 0;
     *in = 0;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const mm_tensor *t = g->nodes[i];
-        if (plan->needed[i] && (t->flags & MM_TENSOR_INPUT))
+        if (uploaded[i])
             *in += vk_align_up(mm_tensor_nbytes(t), vk->align);
         if (t->flags & MM_TENSOR_OUTPUT)
             out += vk_align_up(mm_tensor_nbytes(t), vk->align);
@@ -217,34 +227,25 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
     VkDeviceSize *scratch = calloc((size_t)plan->n_order + 1, sizeof *scratch);
     VkDeviceSize *out_off = calloc((size_t)n, sizeof *out_off);
     mm_dtype *storage = malloc((size_t)n * sizeof *storage);
-    mm_status s = loc && scratch && out_off && storage ? MM_OK : mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
+    bool *uploaded = malloc((size_t)n * sizeof *uploaded);
+    mm_status s = loc && scratch && out_off && storage && uploaded ? MM_OK
+                                                                   : mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
     /* F16/BF16 weights that only matmuls read stay 16-bit on the device (half
      * the memory, half the bytes a decoding step streams); the texel-read
      * kernels of CPU devices read F32 only. */
-    if (s == MM_OK)
+    if (s == MM_OK) {
         mm_graph_plan_half_weights(g, plan, false, storage);
-
-    for (int32_t i = 0; i < n && s == MM_OK; i++) {
-        const mm_tensor *t = g->nodes[i];
-        if (!plan->needed[i])
-            continue;
-        if (t->flags & MM_TENSOR_CONSTANT)
-            s = vk_weight_resident(vk, t, storage[i] != MM_DTYPE_F32 && !vk->cpu_device, &loc[i]);
-        else if ((t->flags & MM_TENSOR_BUFFER) && t->buffer->backend != base)
-            s = mm_error_set(MM_ERR_INVALID, "vulkan: buffer of backend %s used in a graph computed on %s",
-                             t->buffer->backend->name, base->name);
-        else if (t->flags & MM_TENSOR_BUFFER)
-            loc[i] = (vk_loc){.buf = t->buffer->impl};
+        s = vk_leaves_place(vk, g, plan, storage, loc, uploaded);
     }
-    if (s == MM_OK)
-        s = vk_weight_flush(vk);
+    for (int32_t i = 0; i < n && s == MM_OK; i++)
+        uploaded[i] = uploaded[i] || (plan->needed[i] && (g->nodes[i]->flags & MM_TENSOR_INPUT));
     VkDeviceSize arena = 0, in_bytes = 0, out_bytes = 0;
     if (s == MM_OK)
-        s = plan_arena(vk, g, plan, loc, scratch, &arena);
+        s = plan_arena(vk, g, plan, uploaded, loc, scratch, &arena);
     if (s == MM_OK)
         s = vk_arena_reserve(vk, arena > vk->align ? arena : vk->align);
     if (s == MM_OK && !vk->direct) {
-        out_bytes = io_bytes(vk, g, plan, &in_bytes);
+        out_bytes = io_bytes(vk, g, uploaded, &in_bytes);
         s = vk_staging_reserve(vk, in_bytes + out_bytes);
     }
     if (s == MM_OK) {
@@ -253,7 +254,7 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
     }
     if (s == MM_OK) {
         vk_cmd_barrier_after_previous(vk->cmd);
-        upload_inputs(vk, g, plan, loc);
+        upload_inputs(vk, g, uploaded, loc);
         s = record_graph(vk, plan, loc, scratch);
     }
     if (s == MM_OK) {
@@ -276,7 +277,14 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
     free(scratch);
     free(out_off);
     free(storage);
+    free(uploaded);
     return s;
+}
+
+static uint64_t vk_work_bytes(const mm_backend *b)
+{
+    const mm_vk *vk = (const mm_vk *)b;
+    return vk->arena.size + vk->staging.size;
 }
 
 /* ---- lifetime ---------------------------------------------------------------------------- */
@@ -299,6 +307,10 @@ static const mm_backend_iface vk_iface = {
     .buffer_free = vk_buffer_free,
     .buffer_read = vk_buffer_read,
     .buffer_write = vk_buffer_write,
+    .weights_init = vk_weights_init,
+    .weights_free = vk_weights_free,
+    .weights_load = vk_weights_load,
+    .work_bytes = vk_work_bytes,
 };
 
 mm_status mm_backend_vulkan_init(const mm_backend_params *p, mm_backend **out)

@@ -1,7 +1,9 @@
 /* Internals of the Vulkan backend, shared by its files:
  *   vk_device.c   instance, physical device choice, queue, limits, device list
- *   vk_memory.c   buffers, memory types, resident weights, arena, staging,
- *                 persistent buffers (mm_buffer)
+ *   vk_memory.c   buffers, memory types, arena, staging, persistent
+ *                 buffers (mm_buffer)
+ *   vk_weights.c  weight sets (mm_weights): a model's weights on the device,
+ *                 and the graph leaves' places for one compute
  *   vk_dispatch.c shaders, pipelines, descriptor sets, barriers, dispatches
  *   vk_ops.c      one recorder per graph op
  *   vk_backend.c  the mm_backend: init/free and compute (plan, record, submit) */
@@ -82,18 +84,6 @@ typedef struct vk_pipeline {
     VkPipeline pipe;
 } vk_pipeline;
 
-/* A resident weight, keyed by (host pointer, storage dtype, element count,
- * and whether it is kept half or widened). */
-typedef struct vk_weight {
-    const void *host;
-    mm_dtype storage;
-    int64_t n;
-    bool half;
-    uint64_t sample; /* hash of a few sampled bytes: catches a reused address */
-    uint32_t block;
-    VkDeviceSize offset;
-} vk_weight;
-
 typedef struct mm_vk {
     mm_backend base;
 
@@ -135,11 +125,6 @@ typedef struct mm_vk {
     vk_buf arena;   /* intermediates and inputs of one compute, reused     */
     vk_buf staging; /* uploads/downloads when memory is not host-mapped    */
     vk_buf status;  /* shader error flags, host-visible                     */
-    vk_buf **blocks; /* resident weights, bump-allocated                    */
-    uint32_t n_blocks;
-    VkDeviceSize block_used;
-    vk_weight *weights; /* open-addressing hash table                      */
-    uint32_t n_weights, cap_weights;
     VkDeviceSize staging_used; /* weight uploads queued in staging           */
 } mm_vk;
 
@@ -204,9 +189,6 @@ mm_status vk_memory_init(mm_vk *vk);
 void vk_memory_free(mm_vk *vk);
 mm_status vk_buf_create(mm_vk *vk, vk_buf *b, VkDeviceSize size, vk_mem_kind kind);
 void vk_buf_destroy(mm_vk *vk, vk_buf *b);
-/* Makes constant t resident, widened to F32 or (half) in its own 16-bit dtype. */
-mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, bool half, vk_loc *out);
-mm_status vk_weight_flush(mm_vk *vk); /* finishes queued staging uploads */
 mm_status vk_arena_reserve(mm_vk *vk, VkDeviceSize size);
 mm_status vk_staging_reserve(mm_vk *vk, VkDeviceSize size);
 static inline VkDeviceSize vk_align_up(VkDeviceSize x, VkDeviceSize a) { return (x + a - 1) / a * a; }
@@ -215,6 +197,21 @@ mm_status vk_buffer_alloc(mm_backend *b, mm_buffer *buf);
 void vk_buffer_free(mm_backend *b, mm_buffer *buf);
 mm_status vk_buffer_read(mm_backend *b, const mm_buffer *buf, void *dst);
 mm_status vk_buffer_write(mm_backend *b, mm_buffer *buf, const void *src);
+
+/* vk_weights.c */
+mm_status vk_weights_init(mm_backend *b, mm_weights *w);
+void vk_weights_free(mm_backend *b, mm_weights *w);
+mm_status vk_weights_load(mm_backend *b, mm_weights *w, const mm_graph *g, const mm_graph_plan *plan);
+/* Places the needed leaves of g for one compute: buffers (checked to be
+ * this backend's), model weights made resident in g's weight set (copies
+ * completed before it returns), and every other constant marked in
+ * `streamed` (uploaded with the inputs; loc[i].half says in which form).
+ * storage[] is mm_graph_plan_half_weights' answer. */
+mm_status vk_leaves_place(mm_vk *vk, const mm_graph *g, const mm_graph_plan *plan, const mm_dtype *storage,
+                          vk_loc *loc, bool *streamed);
+/* Writes a constant leaf as the device keeps it (widened to F32, or its
+ * own 16-bit values when half) to dst. */
+void vk_constant_fill(const mm_tensor *t, bool half, void *dst);
 
 /* vk_dispatch.c */
 mm_status vk_dispatch_init(mm_vk *vk);

@@ -1,5 +1,6 @@
-/* Device memory: buffer allocation by memory type, resident weights, the
- * intermediate arena, the staging buffer, and persistent buffers (mm_buffer).
+/* Device memory: buffer allocation by memory type, the intermediate arena,
+ * the staging buffer, and persistent buffers (mm_buffer). Weight sets are
+ * in vk_weights.c.
  *
  * Two paths, chosen once from the memory properties: when the largest
  * device-local heap is also host-visible and coherent (lavapipe, integrated
@@ -11,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VK_BLOCK_BYTES ((VkDeviceSize)64 << 20)   /* weight memory block */
-#define VK_STAGING_BYTES ((VkDeviceSize)64 << 20) /* weight upload batch */
 
 /* First memory type allowed by `bits` that has all `need` flags, preferring
  * one that also has `want`; -1 if none. */
@@ -185,15 +184,6 @@ void vk_memory_free(mm_vk *vk)
     vk_buf_destroy(vk, &vk->arena);
     vk_buf_destroy(vk, &vk->staging);
     vk_buf_destroy(vk, &vk->status);
-    for (uint32_t i = 0; i < vk->n_blocks; i++) {
-        vk_buf_destroy(vk, vk->blocks[i]);
-        free(vk->blocks[i]);
-    }
-    free(vk->blocks);
-    free(vk->weights);
-    vk->blocks = NULL;
-    vk->weights = NULL;
-    vk->n_blocks = vk->n_weights = vk->cap_weights = 0;
 }
 
 /* Grows `b` to at least `size` bytes; old contents are not kept. Only
@@ -217,188 +207,6 @@ mm_status vk_arena_reserve(mm_vk *vk, VkDeviceSize size)
 mm_status vk_staging_reserve(mm_vk *vk, VkDeviceSize size)
 {
     return reserve(vk, &vk->staging, size, VK_MEM_STAGING);
-}
-
-/* ---- resident weights ------------------------------------------------------ */
-
-static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Hashes 32 bytes at the start, middle and end of the host data: O(1), and
- * enough to notice a different tensor mapped at a freed weight's address. */
-static uint64_t sample_hash(const mm_tensor *t)
-{
-    size_t nbytes = (size_t)mm_tensor_nelements(t) * mm_dtype_size(t->storage);
-    const uint8_t *p = t->host_data;
-    size_t k = nbytes < 32 ? nbytes : 32;
-    uint64_t h = fnv1a(0xcbf29ce484222325ull, p, k);
-    h = fnv1a(h, p + (nbytes - k) / 2, k);
-    return fnv1a(h, p + nbytes - k, k);
-}
-
-static uint32_t slot_of(const void *host, uint32_t cap)
-{
-    uint64_t x = (uint64_t)(uintptr_t)host;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return (uint32_t)x & (cap - 1);
-}
-
-static vk_weight *table_find(mm_vk *vk, const mm_tensor *t, int64_t n, bool half)
-{
-    if (!vk->cap_weights)
-        return NULL;
-    for (uint32_t i = slot_of(t->host_data, vk->cap_weights);; i = (i + 1) & (vk->cap_weights - 1)) {
-        vk_weight *w = &vk->weights[i];
-        if (!w->host)
-            return NULL;
-        if (w->host == t->host_data && w->storage == t->storage && w->n == n && w->half == half)
-            return w;
-    }
-}
-
-static mm_status table_grow(mm_vk *vk)
-{
-    uint32_t cap = vk->cap_weights ? vk->cap_weights * 2 : 256;
-    vk_weight *tab = calloc(cap, sizeof *tab);
-    if (!tab)
-        return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory for the weight table");
-    for (uint32_t i = 0; i < vk->cap_weights; i++) {
-        if (!vk->weights[i].host)
-            continue;
-        uint32_t j = slot_of(vk->weights[i].host, cap);
-        while (tab[j].host)
-            j = (j + 1) & (cap - 1);
-        tab[j] = vk->weights[i];
-    }
-    free(vk->weights);
-    vk->weights = tab;
-    vk->cap_weights = cap;
-    return MM_OK;
-}
-
-static mm_status block_alloc(mm_vk *vk, VkDeviceSize bytes, uint32_t *block, VkDeviceSize *off)
-{
-    bytes = vk_align_up(bytes, vk->align);
-    if (vk->n_blocks && vk->block_used + bytes <= vk->blocks[vk->n_blocks - 1]->size) {
-        *block = vk->n_blocks - 1;
-        *off = vk->block_used;
-        vk->block_used += bytes;
-        return MM_OK;
-    }
-    if (bytes > vk->max_alloc)
-        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: a weight of %.1f MiB exceeds the device's %.1f MiB allocation limit",
-                            bytes / 1048576.0, vk->max_alloc / 1048576.0);
-    VkDeviceSize size = bytes > VK_BLOCK_BYTES ? bytes : VK_BLOCK_BYTES;
-    if (size > vk->max_alloc)
-        size = bytes;
-    vk_buf **blocks = realloc(vk->blocks, (vk->n_blocks + 1) * sizeof *blocks);
-    if (!blocks)
-        return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
-    vk->blocks = blocks;
-    vk_buf *b = calloc(1, sizeof *b);
-    if (!b)
-        return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
-    mm_status s = vk_buf_create(vk, b, size, VK_MEM_DEVICE);
-    if (s != MM_OK) {
-        free(b);
-        return mm_error_wrap(s, "vulkan: making weights resident");
-    }
-    vk->blocks[vk->n_blocks++] = b;
-    *block = vk->n_blocks - 1;
-    *off = 0;
-    vk->block_used = bytes;
-    return MM_OK;
-}
-
-mm_status vk_weight_flush(mm_vk *vk)
-{
-    if (!vk->recording || !vk->staging_used)
-        return MM_OK;
-    /* make the copies visible to every later dispatch on this queue */
-    VkMemoryBarrier mb = {
-        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-        .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
-        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT,
-    };
-    vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
-                         NULL, 0, NULL);
-    vk->staging_used = 0;
-    return vk_cmd_submit(vk);
-}
-
-/* The weight as the device keeps it: widened to F32, or its own 16-bit values. */
-static void weight_fill(const mm_tensor *t, bool half, void *dst)
-{
-    if (half)
-        memcpy(dst, t->host_data, (size_t)mm_tensor_nelements(t) * 2);
-    else
-        mm_tensor_widen_to_f32(t, dst);
-}
-
-/* Fills the weight's device slot: directly when mapped, else via staging
- * copies batched into one submit per VK_STAGING_BYTES. */
-static mm_status weight_upload(mm_vk *vk, const mm_tensor *t, const vk_weight *w)
-{
-    vk_buf *blk = vk->blocks[w->block];
-    VkDeviceSize bytes = (VkDeviceSize)mm_tensor_nelements(t) * (w->half ? 2 : 4);
-    if (blk->map) {
-        weight_fill(t, w->half, blk->map + w->offset);
-        return MM_OK;
-    }
-    mm_status s;
-    if (vk->staging_used + bytes > vk->staging.size) {
-        if ((s = vk_weight_flush(vk)) != MM_OK)
-            return s;
-        if ((s = vk_staging_reserve(vk, bytes > VK_STAGING_BYTES ? bytes : VK_STAGING_BYTES)) != MM_OK)
-            return s;
-    }
-    if (!vk->recording && (s = vk_cmd_begin(vk)) != MM_OK)
-        return s;
-    weight_fill(t, w->half, vk->staging.map + vk->staging_used);
-    VkBufferCopy region = {.srcOffset = vk->staging_used, .dstOffset = w->offset, .size = bytes};
-    vkCmdCopyBuffer(vk->cmd, vk->staging.buf, blk->buf, 1, &region);
-    vk->staging_used += vk_align_up(bytes, vk->align);
-    return MM_OK;
-}
-
-mm_status vk_weight_resident(mm_vk *vk, const mm_tensor *t, bool half, vk_loc *out)
-{
-    int64_t n = mm_tensor_nelements(t);
-    uint64_t sample = sample_hash(t);
-    vk_weight *w = table_find(vk, t, n, half);
-    mm_status s;
-    if (w && w->sample != sample) {
-        /* same address and size, different bytes: the old owner is gone */
-        w->sample = 0; /* re-uploaded next time if this fails */
-        if ((s = weight_upload(vk, t, w)) != MM_OK)
-            return s;
-        w->sample = sample;
-    } else if (!w) {
-        if ((vk->n_weights + 1) * 2 > vk->cap_weights && (s = table_grow(vk)) != MM_OK)
-            return s;
-        vk_weight nw = {.host = t->host_data, .storage = t->storage, .n = n, .half = half};
-        if ((s = block_alloc(vk, (VkDeviceSize)n * (half ? 2 : 4), &nw.block, &nw.offset)) != MM_OK)
-            return s;
-        uint32_t i = slot_of(nw.host, vk->cap_weights);
-        while (vk->weights[i].host)
-            i = (i + 1) & (vk->cap_weights - 1);
-        vk->weights[i] = nw;
-        vk->n_weights++;
-        w = &vk->weights[i];
-        if ((s = weight_upload(vk, t, w)) != MM_OK)
-            return s;
-        w->sample = sample;
-    }
-    out->buf = vk->blocks[w->block];
-    out->off = w->offset;
-    out->half = !half ? VK_F32 : t->storage == MM_DTYPE_BF16 ? VK_BF16 : VK_F16;
-    return MM_OK;
 }
 
 /* ---- persistent buffers: device memory, host access by map or staging ------------------------- */

@@ -6,6 +6,7 @@
  *
  * Exit 77 (skip) when the Vulkan backend cannot be created, unless
  * MM_REQUIRE_VULKAN=1. */
+#include "test_model_copy.h"
 #include "test_util.h"
 
 #include "mm/runtime.h"
@@ -174,68 +175,13 @@ static char *broken_copy(const char *key, const char *value)
     return dir;
 }
 
-static void remove_copy(char *dir)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    unlink(path);
-    rmdir(dir);
-    free(dir);
-}
-
 /* The fixture as a checkpoint saved in F16 (widen = false), or with those
- * same F16-rounded values stored as F32 (widen = true): a temp folder with
- * the config symlinked and a model.safetensors written here. */
+ * same F16-rounded values stored as F32 (widen = true). */
 static char *half_copy(const mm_model *m, bool widen)
 {
-    char src[1024], path[1200];
-    char *dir = strdup("/tmp/mm-test-f16-XXXXXX");
-    assert_non_null(dir);
-    assert_non_null(mkdtemp(dir));
-    snprintf(src, sizeof src, "%s/fixtures/%s/config.json", test_shared_dir(), g_case->fixture);
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    assert_int_equal(symlink(src, path), 0);
-
-    int32_t n = mm_model_weight_count(m);
-    size_t hcap = 1 << 20, hlen = 0, off = 0, total = 0;
-    char *header = malloc(hcap);
-    assert_non_null(header);
-    for (int32_t i = 0; i < n; i++)
-        total += mm_model_weight_at(m, i)->nbytes / 4 * (widen ? 4 : 2);
-    uint8_t *data = malloc(total ? total : 1);
-    assert_non_null(data);
-    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "{");
-    for (int32_t i = 0; i < n; i++) {
-        const mm_weight *w = mm_model_weight_at(m, i);
-        assert_int_equal(w->dtype, MM_DTYPE_F32); /* the fixtures are F32 */
-        size_t count = w->nbytes / 4, bytes = count * (widen ? 4 : 2);
-        for (size_t j = 0; j < count; j++) {
-            uint16_t h = mm_f32_to_f16(((const float *)w->data)[j]);
-            float f = mm_f16_to_f32(h);
-            memcpy(data + off + j * (widen ? 4 : 2), widen ? (const void *)&f : (const void *)&h, widen ? 4 : 2);
-        }
-        hlen += (size_t)snprintf(header + hlen, hcap - hlen, "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [", i ? ", " : "",
-                                 w->name, widen ? "F32" : "F16");
-        for (int d = 0; d < w->n_dims; d++)
-            hlen += (size_t)snprintf(header + hlen, hcap - hlen, "%s%lld", d ? ", " : "", (long long)w->shape[d]);
-        hlen += (size_t)snprintf(header + hlen, hcap - hlen, "], \"data_offsets\": [%zu, %zu]}", off, off + bytes);
-        off += bytes;
-        assert_true(hlen < hcap - 256);
-    }
-    hlen += (size_t)snprintf(header + hlen, hcap - hlen, "}");
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint64_t len = hlen;
-    assert_int_equal(fwrite(&len, 8, 1, f), 1);
-    assert_int_equal(fwrite(header, 1, hlen, f), hlen);
-    assert_int_equal(fwrite(data, 1, total, f), total);
-    assert_int_equal(fclose(f), 0);
-    free(header);
-    free(data);
-    return dir;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/fixtures/%s", test_shared_dir(), g_case->fixture);
+    return test_model_copy(m, dir, widen ? MM_DTYPE_F32 : MM_DTYPE_F16, true, NULL);
 }
 
 /* The encoder of `dir` on the stored input; a malloc'd {D, T, B} result. */
@@ -281,8 +227,8 @@ static void test_f16_checkpoint(void **state)
     bool near = test_allclose(what, got_half, want, n_half, 2e-2, 2e-2);
     free(got_half);
     free(got_wide);
-    remove_copy(half_dir);
-    remove_copy(wide_dir);
+    test_model_copy_remove(half_dir);
+    test_model_copy_remove(wide_dir);
     free(want);
     free(input);
     mm_model_free(m);
@@ -309,7 +255,7 @@ static void expect_init_error(const char *key, const char *value, const char *ex
     if (!strstr(mm_error_message(), expect))
         fail_msg("error \"%s\" does not mention \"%s\"", mm_error_message(), expect);
     mm_model_free(m);
-    remove_copy(dir);
+    test_model_copy_remove(dir);
 }
 
 /* Heads that do not divide the width are a config error, not garbage. */
