@@ -1420,6 +1420,11 @@ static void test_set_rows(void **state)
     /* odd sizes, ids per batch, rows listed twice (the later n wins) */
     set_rows_case_run(&(set_rows_case){"{5,7,3} ids {4,3} with repeats", 3, {5, 7, 3, 1}, {5, 7, 3, 1}, {0}, 0, 4,
                                        {3, 1}, (const int32_t[]){6, 0, 6, 2, 1, 1, 1, 1, 3, 5, 0, 4}, false, -1});
+    int32_t many[40 * 2 * 2]; /* 40 rows into 10 per batch: most rows repeat, some several times */
+    for (int i = 0; i < 160; i++)
+        many[i] = (int32_t)((i * 7 + i / 13) % 10);
+    set_rows_case_run(&(set_rows_case){"{3,10,2,2} 40 ids per batch", 4, {3, 10, 2, 2}, {3, 10, 2, 2}, {0}, 0, 40,
+                                       {2, 2}, many, false, -1});
     set_rows_case_run(&(set_rows_case){"D=1 {1,9,2,2} ids {3,1,2}", 4, {1, 9, 2, 2}, {1, 9, 2, 2}, {0}, 0, 3, {1, 2},
                                        (const int32_t[]){8, 0, 4, 4, 8, 0}, false, -1});
     /* one layer of a {D, T, H, layers} cache: a view at an offset; a
