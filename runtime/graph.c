@@ -253,6 +253,7 @@ const char *mm_op_name(mm_op op)
     static const char *names[MM_OP_COUNT] = {
         "leaf", "view", "cont", "matmul", "add", "mul", "scale", "layer_norm", "gelu", "softmax",
         "attention", "conv1d", "patch_embed", "get_rows", "concat", "argmax", "top_k", "store",
+        "set_rows",
     };
     return (unsigned)op < MM_OP_COUNT ? names[op] : "?";
 }
@@ -734,6 +735,82 @@ mm_tensor *mm_store(mm_graph *g, mm_tensor *src, mm_tensor *dst)
     return t;
 }
 
+/* Whether no two elements of t share memory: taken by increasing stride,
+ * each dimension steps past everything the smaller ones span. */
+static bool elements_disjoint(const mm_tensor *t)
+{
+    int dim[MM_MAX_DIMS], n = 0;
+    for (int i = 0; i < MM_MAX_DIMS; i++) {
+        if (t->ne[i] == 1)
+            continue;
+        int j = n++;
+        for (; j > 0 && t->nb[dim[j - 1]] > t->nb[i]; j--)
+            dim[j] = dim[j - 1];
+        dim[j] = i;
+    }
+    size_t span = mm_dtype_size(t->type);
+    for (int k = 0; k < n; k++) {
+        if (t->nb[dim[k]] < span)
+            return false;
+        span += (size_t)(t->ne[dim[k]] - 1) * t->nb[dim[k]];
+    }
+    return true;
+}
+
+/* Whether a and b are regions of one persistent buffer whose byte ranges meet. */
+static bool buffer_regions_meet(mm_tensor *a, mm_tensor *b)
+{
+    const mm_tensor *ra = mm_tensor_root(a), *rb = mm_tensor_root(b);
+    if (!(ra->flags & MM_TENSOR_BUFFER) || !(rb->flags & MM_TENSOR_BUFFER) || ra->buffer != rb->buffer)
+        return false;
+    size_t a0 = mm_tensor_offset(a), b0 = mm_tensor_offset(b);
+    return a0 < b0 + mm_tensor_span_bytes(b) && b0 < a0 + mm_tensor_span_bytes(a);
+}
+
+#define SHAPE4(t) (long long)(t)->ne[0], (long long)(t)->ne[1], (long long)(t)->ne[2], (long long)(t)->ne[3]
+
+mm_tensor *mm_set_rows(mm_graph *g, mm_tensor *dst, mm_tensor *src, mm_tensor *ids)
+{
+    const mm_op op = MM_OP_SET_ROWS;
+    if (!check_src(g, op, dst, MM_DTYPE_F32, "destination") || !check_src(g, op, src, MM_DTYPE_F32, "source") ||
+        !check_src(g, op, ids, MM_DTYPE_I32, "ids"))
+        return NULL;
+    mm_tensor *root = mm_tensor_root(dst);
+    if (!(root->flags & MM_TENSOR_BUFFER))
+        return mm_graph_fail(g, MM_ERR_INVALID, "set_rows: the destination is not (a view of) a buffer");
+    if (!mm_tensor_rows_contiguous(dst))
+        return mm_graph_fail(g, MM_ERR_INVALID, "set_rows: the destination's rows are not contiguous (nb[0] = %zu)",
+                             dst->nb[0]);
+    if (!elements_disjoint(dst))
+        return mm_graph_fail(g, MM_ERR_INVALID, "set_rows: the destination view {%lld,%lld,%lld,%lld} overlaps itself",
+                             SHAPE4(dst));
+    if (src->ne[0] != dst->ne[0] || src->ne[2] != dst->ne[2] || src->ne[3] != dst->ne[3])
+        return mm_graph_fail(g, MM_ERR_INVALID,
+                             "set_rows: source {%lld,%lld,%lld,%lld} does not fit destination {%lld,%lld,%lld,%lld} "
+                             "(ne[0], ne[2] and ne[3] must match)",
+                             SHAPE4(src), SHAPE4(dst));
+    if (ids->ne[0] != src->ne[1] || (ids->ne[1] != 1 && ids->ne[1] != src->ne[2]) ||
+        (ids->ne[2] != 1 && ids->ne[2] != src->ne[3]) || ids->ne[3] != 1)
+        return mm_graph_fail(g, MM_ERR_INVALID,
+                             "set_rows: ids {%lld,%lld,%lld,%lld} do not fit source {%lld,%lld,%lld,%lld} "
+                             "({%lld, %lld or 1, %lld or 1} expected)",
+                             SHAPE4(ids), SHAPE4(src), (long long)src->ne[1], (long long)src->ne[2],
+                             (long long)src->ne[3]);
+    if (buffer_regions_meet(src, dst))
+        return mm_graph_fail(g, MM_ERR_INVALID, "set_rows: the source overlaps the destination in their buffer");
+    ids = contiguous(g, ids);
+    mm_tensor *t = new_tensor(g, op, dst->type, dst->n_dims, dst->ne);
+    if (!t)
+        return NULL;
+    for (int i = 0; i < MM_MAX_DIMS; i++)
+        t->nb[i] = dst->nb[i];
+    t->src[0] = src;
+    t->src[1] = ids;
+    t->view_src = root;
+    t->view_offs = mm_tensor_offset(dst);
+    return t;
+}
+
 /* ---- planning -------------------------------------------------------------------- */
 
 mm_status mm_graph_alloc_outputs(mm_graph *g)
@@ -770,7 +847,7 @@ mm_status mm_graph_plan_build(const mm_graph *g, mm_graph_plan *plan)
             plan->needed[t->readback->index] = true;
             any = true;
         }
-        if (t->op == MM_OP_STORE) /* a side effect: runs unread */
+        if (mm_op_writes_buffer(t->op)) /* a side effect: runs unread */
             any = plan->needed[i] = true;
         if (!plan->needed[i])
             continue;

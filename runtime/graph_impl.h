@@ -26,6 +26,9 @@ typedef enum mm_op {
     MM_OP_TOP_K,       /* src0 (contiguous) -> I32; i[0] k                     */
     MM_OP_STORE,       /* src0 (any strides) written into this node's own
                           region of a buffer leaf (view_src; strided)         */
+    MM_OP_SET_ROWS,    /* src0 rows (any strides) scattered into this node's
+                          region of a buffer leaf (view_src; nb[0] == 4) at
+                          rows src1 (ids I32, contiguous {N, A|1, B|1})       */
     MM_OP_COUNT
 } mm_op;
 
@@ -104,6 +107,10 @@ void mm_graph_plan_free(mm_graph_plan *plan);
  * as a matmul's a, or, with get_rows, as an embedding table; MM_DTYPE_F32
  * (meaning "the tensor's own type") everywhere else. */
 void mm_graph_plan_half_weights(const mm_graph *g, const mm_graph_plan *plan, bool get_rows, mm_dtype *out);
+
+/* Ops that write into a region of a buffer leaf (their view_src) instead
+ * of memory of their own; they run even when nothing reads them. */
+static inline bool mm_op_writes_buffer(mm_op op) { return op == MM_OP_STORE || op == MM_OP_SET_ROWS; }
 
 /* Storage root of a tensor: itself, or the tensor a view aliases. */
 static inline mm_tensor *mm_tensor_root(mm_tensor *t) { return t->view_src ? t->view_src : t; }

@@ -163,7 +163,26 @@ MM_API mm_tensor *mm_top_k(mm_graph *g, mm_tensor *a, int32_t k);
  *
  * Ops run in the order they were built, so a read built after an mm_store
  * sees what it wrote. A buffer belongs to the backend that made it (others
- * refuse it at compute) and must be freed before that backend. */
+ * refuse it at compute) and must be freed before that backend.
+ *
+ * mm_store's offset is fixed when the graph is built. A decoder step built
+ * once and computed again for every token takes its positions as inputs
+ * instead: mm_set_rows writes the new rows where an I32 input says, and the
+ * step attends over the whole cache with an additive mask input (0 up to
+ * each sequence's position, -INFINITY beyond), so nothing in the graph
+ * depends on the position:
+ *
+ *     mm_buffer *kc;  mm_buffer_init(backend, MM_DTYPE_F32, 4, (int64_t[]){D, T_max, H, B}, &kc);
+ *     // built once:
+ *     mm_tensor *pos  = mm_graph_input(g, MM_DTYPE_I32, 3, (int64_t[]){1, 1, B}, pos_data);
+ *     mm_tensor *mask = mm_graph_input(g, MM_DTYPE_F32, 4, (int64_t[]){T_max, 1, 1, B}, mask_data);
+ *     mm_tensor *keys = mm_set_rows(g, mm_graph_buffer(g, kc), k_new, pos); // k_new {D, 1, H, B}
+ *     ... same for values ...
+ *     ... mm_attention(g, q, keys, values, mask, scale, false) ...          // over all T_max rows
+ *     // per token: fill pos_data and mask_data (and the token), then mm_backend_compute(backend, g).
+ *
+ * (pos {1, 1, B} broadcasts over the heads: sequence b writes row
+ * pos_data[b] of its own slice of the cache.) */
 typedef struct mm_buffer mm_buffer;
 
 /* A zero-filled F32 or I32 buffer of shape ne. */
@@ -182,6 +201,18 @@ MM_API mm_tensor *mm_graph_buffer(mm_graph *g, mm_buffer *buf);
  * even if nothing reads it. Returns dst's region after the write (a view
  * of the buffer). */
 MM_API mm_tensor *mm_store(mm_graph *g, mm_tensor *src, mm_tensor *dst);
+/* When the graph computes, writes row n of src into row ids[n] of dst, per
+ * batch: dst is a view of a buffer leaf (or the leaf) {D,R,A,B}, F32, rows
+ * along ne[1], each row contiguous; src F32 {D,N,A,B} (any strides); ids
+ * I32 {N,A,B}, where ids' ne[1] and/or ne[2] may be 1 to broadcast over
+ * A/B. Runs even if nothing reads it (like mm_store) and returns dst's
+ * region after the write (a view of the buffer), so reads built after it
+ * see the new rows. An id outside [0, R) makes compute fail with
+ * MM_ERR_INVALID (the buffer's contents are then unspecified). When one
+ * batch lists a row twice, the later n wins, as in a sequential loop.
+ * Refused at build: src overlapping dst in the buffer, a dst view whose
+ * elements overlap each other. */
+MM_API mm_tensor *mm_set_rows(mm_graph *g, mm_tensor *dst, mm_tensor *src, mm_tensor *ids);
 
 /* ---- weight sets -----------------------------------------------------------
  * A model's weights on one backend, in the form its graphs read them

@@ -222,7 +222,7 @@ static mm_status run_node(cpu_backend *cb, mm_tensor *t, const mm_graph_plan *pl
 {
     /* a node read back as an output is computed straight into the output's
      * host copy (set up by cpu_compute); others get a pool block */
-    if (!cb->node_data[t->index] && t->op != MM_OP_STORE) { /* a store writes into its buffer */
+    if (!cb->node_data[t->index] && !mm_op_writes_buffer(t->op)) { /* a store writes into its buffer */
         int32_t bi = pool_alloc(cb, mm_tensor_nbytes(t));
         if (bi < 0)
             return MM_ERR_NOMEM;
@@ -230,7 +230,7 @@ static mm_status run_node(cpu_backend *cb, mm_tensor *t, const mm_graph_plan *pl
         cb->node_data[t->index] = cb->blocks[bi].ptr;
     }
 
-    mm_cpu_args args = {.t = t, .dst = t->op == MM_OP_STORE ? (void *)tensor_data(cb, t) : cb->node_data[t->index],
+    mm_cpu_args args = {.t = t, .dst = mm_op_writes_buffer(t->op) ? (void *)tensor_data(cb, t) : cb->node_data[t->index],
                         .ctx = &cb->ctx};
     for (int s = 0; s < MM_MAX_SRC; s++)
         if (t->src[s]) {

@@ -100,6 +100,35 @@ static mm_status opt_store(const mm_cpu_args *a)
     return MM_OK;
 }
 
+/* set_rows: a batch's rows in order (a row listed twice gets the later
+ * one), batches in parallel. */
+static void set_rows_batches(void *p, int64_t b0, int64_t b1)
+{
+    const mm_cpu_args *a = p;
+    const mm_tensor *t = a->t, *s = t->src[0], *ids = t->src[1];
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t i2 = b % s->ne[2], i3 = b / s->ne[2];
+        const int32_t *id = (const int32_t *)a->src[1] + (ids->ne[1] > 1 ? i2 * ids->ne[0] : 0) +
+                            (ids->ne[2] > 1 ? i3 * ids->ne[0] * ids->ne[1] : 0);
+        for (int64_t n = 0; n < s->ne[1]; n++)
+            copy_row((char *)mm_cpu_at(a->dst, t, 0, id[n], i2, i3), mm_cpu_at(a->src[0], s, 0, n, i2, i3), s->ne[0],
+                     s->nb[0], sizeof(float));
+    }
+}
+
+static mm_status opt_set_rows(const mm_cpu_args *a)
+{
+    const mm_tensor *t = a->t, *s = t->src[0], *ids = t->src[1];
+    if (!mm_tensor_is_contiguous(ids)) /* mm_set_rows makes them so */
+        return mm_cpu_ref_kernels[MM_OP_SET_ROWS](a);
+    const int32_t *id = a->src[1];
+    for (int64_t i = 0, n = mm_tensor_nelements(ids); i < n; i++)
+        if (id[i] < 0 || id[i] >= t->ne[1])
+            return mm_cpu_ref_kernels[MM_OP_SET_ROWS](a); /* says which, before writing anything */
+    mm_cpu_parallel(a->ctx, s->ne[2] * s->ne[3], (double)(s->ne[0] * s->ne[1]), set_rows_batches, (void *)a);
+    return MM_OK;
+}
+
 static void concat_rows(void *p, int64_t r0, int64_t r1)
 {
     const mm_cpu_args *a = p;
@@ -432,6 +461,7 @@ static mm_status opt_top_k(const mm_cpu_args *a)
 const mm_cpu_kernel mm_cpu_opt_kernels[MM_OP_COUNT] = {
     [MM_OP_CONT] = opt_cont,
     [MM_OP_STORE] = opt_store,
+    [MM_OP_SET_ROWS] = opt_set_rows,
     [MM_OP_MATMUL] = mm_cpu_matmul,
     [MM_OP_ADD] = opt_eltwise,
     [MM_OP_MUL] = opt_eltwise,

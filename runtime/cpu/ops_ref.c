@@ -302,6 +302,28 @@ static mm_status ref_get_rows(const mm_cpu_args *a)
     return MM_OK;
 }
 
+/* Row n of src into row ids[n] of the node's region of its buffer, batch
+ * by batch (ids broadcast where their ne is 1) and in order, so a row
+ * listed twice in a batch ends up with the later one. Every id is checked
+ * before anything is written. */
+static mm_status ref_set_rows(const mm_cpu_args *a)
+{
+    const mm_tensor *t = a->t, *s = t->src[0], *ids = t->src[1];
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t i3 = 0; i3 < s->ne[3]; i3++)
+            for (int64_t i2 = 0; i2 < s->ne[2]; i2++)
+                for (int64_t n = 0; n < s->ne[1]; n++) {
+                    int32_t id = *(const int32_t *)mm_cpu_at(a->src[1], ids, n, bcast(ids, 1, i2), bcast(ids, 2, i3), 0);
+                    if (pass == 0 && (id < 0 || id >= t->ne[1]))
+                        return mm_error_set(MM_ERR_INVALID,
+                                            "set_rows: id %d (row %lld of batch %lld,%lld) is outside the destination's %lld rows",
+                                            id, (long long)n, (long long)i2, (long long)i3, (long long)t->ne[1]);
+                    for (int64_t i0 = 0; pass == 1 && i0 < s->ne[0]; i0++)
+                        memcpy((char *)mm_cpu_at(a->dst, t, i0, id, i2, i3), mm_cpu_at(a->src[0], s, i0, n, i2, i3), 4);
+                }
+    return MM_OK;
+}
+
 static mm_status ref_concat(const mm_cpu_args *a)
 {
     const mm_tensor *t = a->t, *sa = t->src[0], *sb = t->src[1];
@@ -376,6 +398,7 @@ static mm_status ref_top_k(const mm_cpu_args *a)
 const mm_cpu_kernel mm_cpu_ref_kernels[MM_OP_COUNT] = {
     [MM_OP_CONT] = ref_cont,
     [MM_OP_STORE] = ref_store,
+    [MM_OP_SET_ROWS] = ref_set_rows,
     [MM_OP_MATMUL] = ref_matmul,
     [MM_OP_ADD] = ref_binary,
     [MM_OP_MUL] = ref_binary,

@@ -107,7 +107,7 @@ static mm_status plan_arena(mm_vk *vk, const mm_graph *g, const mm_graph_plan *p
     }
     for (int32_t pos = 0; pos < plan->n_order; pos++) {
         const mm_tensor *t = plan->order[pos];
-        bool owns = t->op != MM_OP_STORE; /* a store writes into its buffer */
+        bool owns = !mm_op_writes_buffer(t->op); /* a store writes into its buffer */
         if (owns)
             loc[t->index] = (vk_loc){.buf = &vk->arena, .off = plan_alloc(&p, mm_tensor_nbytes(t))};
         VkDeviceSize sb = vk_op_scratch_bytes(t);
@@ -259,13 +259,15 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
     }
     if (s == MM_OK) {
         record_readback(vk, g, loc, in_bytes, out_off);
-        memset(vk->status.map, 0, 4);
+        memset(vk->status.map, 0, 8);
         s = vk_cmd_submit(vk);
     } else {
         vk_cmd_abort(vk);
     }
     if (s == MM_OK && ((volatile uint32_t *)vk->status.map)[0])
         s = mm_error_set(MM_ERR_INVALID, "vulkan: get_rows: an id is out of range of the table");
+    if (s == MM_OK && ((volatile uint32_t *)vk->status.map)[1])
+        s = mm_error_set(MM_ERR_INVALID, "vulkan: set_rows: an id is out of range of the destination's rows");
     for (int32_t i = 0; i < n && s == MM_OK; i++) {
         mm_tensor *t = g->nodes[i];
         if (t->flags & MM_TENSOR_OUTPUT) {

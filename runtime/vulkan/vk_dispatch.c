@@ -19,6 +19,7 @@ static const struct {
     [VK_SH_UNARY] = {"unary", false},
     [VK_SH_BINARY] = {"binary", false},
     [VK_SH_GET_ROWS] = {"get_rows", false},
+    [VK_SH_SET_ROWS] = {"set_rows", false},
     [VK_SH_IM2COL] = {"im2col", false},
     [VK_SH_ARGMAX] = {"argmax", false},
     [VK_SH_TOP_K] = {"top_k", false},

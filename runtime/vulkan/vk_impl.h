@@ -39,6 +39,7 @@ typedef enum vk_shader {
     VK_SH_UNARY,
     VK_SH_BINARY,
     VK_SH_GET_ROWS,
+    VK_SH_SET_ROWS,
     VK_SH_IM2COL,
     VK_SH_ARGMAX,
     VK_SH_TOP_K,

@@ -20,6 +20,7 @@ typedef struct {
         a_r2, a_r3, b_r2, b_r3, ne2, bias_mode;
 } pc_matmul;
 typedef struct { uint32_t D, V, r0, r1, t_off, i_off, d_off, n; } pc_get_rows;
+typedef struct { uint32_t ne[4], snb[4], dnb[4], ia, ib, R, s_off, i_off, d_off, rows; } pc_set_rows;
 typedef struct { uint32_t ne0, nrows, k, s_off, d_off, t0, t1; } pc_rows; /* argmax, top_k */
 typedef struct { uint32_t mode, ne0, ne1, ne2, K, stride, pad, rows, cols, x_off, d_off, n; } pc_im2col;
 
@@ -510,6 +511,30 @@ static mm_status op_get_rows(vk_rec *r, const mm_tensor *t)
     return MM_OK;
 }
 
+/* One invocation per source row, into its row of the buffer region (the
+ * node's own view); later reads of the buffer overlap the bound
+ * destination, so vk_dispatch puts a barrier before them. */
+static mm_status op_set_rows(vk_rec *r, const mm_tensor *t)
+{
+    const mm_tensor *src = t->src[0], *ids = t->src[1];
+    /* loops: the scan for a later equal id, then the row */
+    if (r->vk->cpu_device && src->ne[1] + src->ne[0] > VK_LOOP_BUDGET)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: set_rows of %lld rows of %lld is too long for this device",
+                            (long long)src->ne[1], (long long)src->ne[0]);
+    pc_set_rows pc = {.ia = ids->ne[1] > 1 ? el(ids->nb[1]) : 0, .ib = ids->ne[2] > 1 ? el(ids->nb[2]) : 0,
+                      .R = (uint32_t)t->ne[1], .rows = (uint32_t)n_rows(src)};
+    for (int i = 0; i < 4; i++) {
+        pc.ne[i] = (uint32_t)src->ne[i];
+        pc.snb[i] = el(src->nb[i]);
+        pc.dnb[i] = el(t->nb[i]);
+    }
+    vk_args a = vk_args_for(VK_SH_SET_ROWS);
+    TRY(arg_tensor(r, &a, 0, src, false, &pc.s_off));
+    TRY(arg_tensor(r, &a, 1, ids, false, &pc.i_off));
+    TRY(arg_tensor(r, &a, VK_BIND_DST, t, true, &pc.d_off));
+    return launch_1d(r, &a, VK_SH_SET_ROWS, &pc, sizeof pc, pc.rows);
+}
+
 mm_status vk_op_record(vk_rec *r, const mm_tensor *t)
 {
     switch (t->op) {
@@ -527,6 +552,7 @@ mm_status vk_op_record(vk_rec *r, const mm_tensor *t)
     case MM_OP_CONV1D: return op_conv1d(r, t);
     case MM_OP_PATCH_EMBED: return op_patch_embed(r, t);
     case MM_OP_GET_ROWS: return op_get_rows(r, t);
+    case MM_OP_SET_ROWS: return op_set_rows(r, t);
     case MM_OP_ARGMAX: return op_rows_index(r, t, VK_SH_ARGMAX);
     case MM_OP_TOP_K: return op_rows_index(r, t, VK_SH_TOP_K);
     default: return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: op %s is not implemented", mm_op_name(t->op));

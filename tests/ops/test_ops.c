@@ -1296,11 +1296,363 @@ static void test_store_layouts(void **state)
     assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F16, 1, NE(4), &ids), MM_ERR_INVALID);
 }
 
+/* ---- set_rows ---------------------------------------------------------------------------------
+ * Each case runs on the backend under test and on the reference, each with
+ * its own buffer holding the same starting values, and both buffers must
+ * end up equal to a plain sequential scatter computed here (exact: a copy). */
+
+typedef struct set_rows_case {
+    const char *what;
+    int buf_nd;
+    int64_t buf[4];      /* the buffer's shape                                      */
+    int64_t dst[4];      /* the destination view {D, R, A, B}                       */
+    int64_t dst_nb[4];   /* its strides in floats (0: the whole buffer, no view)     */
+    int64_t dst_off;     /* its offset in floats                                    */
+    int64_t N;           /* rows per batch                                          */
+    int64_t ids_ne[2];   /* ids ne[1], ne[2]: A or 1, B or 1                         */
+    const int32_t *ids;  /* {N, ids_ne[0], ids_ne[1]}                              */
+    bool src_transposed; /* src given as a transposed {N, D, A, B} input            */
+    int64_t src_row;     /* >= 0: src is rows [src_row, src_row + N) of the buffer  */
+} set_rows_case;
+
+static int64_t buf_numel(const set_rows_case *c)
+{
+    return numel(c->buf_nd, c->buf);
+}
+
+/* Element offset (in floats) of dst element (i0, row, a, b). */
+static int64_t set_rows_dst_at(const set_rows_case *c, int64_t i0, int64_t row, int64_t a, int64_t b)
+{
+    int64_t nb[4] = {c->dst_nb[0], c->dst_nb[1], c->dst_nb[2], c->dst_nb[3]};
+    if (!nb[0]) { /* whole buffer: contiguous */
+        nb[0] = 1;
+        for (int i = 1; i < 4; i++)
+            nb[i] = nb[i - 1] * c->dst[i - 1];
+    }
+    return c->dst_off + i0 * nb[0] + row * nb[1] + a * nb[2] + b * nb[3];
+}
+
+static int32_t set_rows_id(const set_rows_case *c, int64_t n, int64_t a, int64_t b)
+{
+    int64_t ia = c->ids_ne[0] > 1 ? a : 0, ib = c->ids_ne[1] > 1 ? b : 0;
+    return c->ids[(ib * c->ids_ne[0] + ia) * c->N + n];
+}
+
+/* Builds the case's graph on buffer buf; returns the set_rows result. */
+static mm_tensor *set_rows_build(mm_graph *g, const set_rows_case *c, mm_buffer *buf, const float *src)
+{
+    const int64_t D = c->dst[0], A = c->dst[2], B = c->dst[3];
+    mm_tensor *leaf = mm_graph_buffer(g, buf), *dst = leaf, *s;
+    if (c->dst_nb[0])
+        dst = mm_view(g, leaf, 4, c->dst,
+                      (const size_t[]){4, (size_t)c->dst_nb[1] * 4, (size_t)c->dst_nb[2] * 4, (size_t)c->dst_nb[3] * 4},
+                      (size_t)c->dst_off * 4);
+    if (c->src_row >= 0) /* another region of the same buffer */
+        s = mm_view(g, leaf, 2, NE(D, c->N), (const size_t[]){4, (size_t)D * 4}, (size_t)(c->src_row * D) * 4);
+    else if (c->src_transposed)
+        s = mm_transpose(g, in_f32(g, 4, NE(c->N, D, A, B), src));
+    else
+        s = in_f32(g, 4, NE(D, c->N, A, B), src);
+    mm_tensor *ids = in_i32(g, 3, NE(c->N, c->ids_ne[0], c->ids_ne[1]), c->ids);
+    return mm_set_rows(g, dst, s, ids);
+}
+
+static void set_rows_case_run(const set_rows_case *c)
+{
+    const int64_t D = c->dst[0], A = c->dst[2], B = c->dst[3], N = c->N, nbuf = buf_numel(c);
+    float *init = rand_f32(nbuf, -1, 1), *want = keep((size_t)nbuf * 4), *got = keep((size_t)nbuf * 4);
+    float *src = rand_f32(D * N * A * B, 2, 3); /* apart from init's values */
+    memcpy(want, init, (size_t)nbuf * 4);
+    for (int64_t b = 0; b < B; b++) /* the sequential loop: a later n overwrites an earlier one */
+        for (int64_t a = 0; a < A; a++)
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t i0 = 0; i0 < D; i0++) {
+                    float v = c->src_row >= 0       ? init[(c->src_row + n) * D + i0]
+                              : c->src_transposed ? src[((b * A + a) * D + i0) * N + n]
+                                                  : src[((b * A + a) * N + n) * D + i0];
+                    want[set_rows_dst_at(c, i0, set_rows_id(c, n, a, b), a, b)] = v;
+                }
+    mm_backend *bs[2] = {g_ref, g_dut};
+    for (int i = 0; i < 2; i++) {
+        char label[200];
+        snprintf(label, sizeof label, "set_rows %s on %s", c->what, mm_backend_name(bs[i]));
+        mm_buffer *buf = NULL;
+        assert_int_equal(mm_buffer_init(bs[i], MM_DTYPE_F32, c->buf_nd, c->buf, &buf), MM_OK);
+        assert_int_equal(mm_buffer_write(buf, init, (size_t)nbuf * 4), MM_OK);
+        mm_graph *g = new_graph();
+        mm_tensor *y = set_rows_build(g, c, buf, src);
+        mm_graph_output(g, y); /* the region after the write, read back */
+        if (mm_graph_status(g) != MM_OK)
+            fail_msg("%s: build: %s", label, mm_error_message());
+        compute_or_fail(bs[i], g, label);
+        assert_int_equal(mm_buffer_read(buf, got, (size_t)nbuf * 4), MM_OK);
+        int64_t bad = 0, first = -1;
+        for (int64_t j = 0; j < nbuf; j++)
+            if (memcmp(&got[j], &want[j], 4) && bad++ == 0)
+                first = j;
+        const float *out = mm_tensor_data(y);
+        int64_t bad_out = 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t a = 0; a < A; a++)
+                for (int64_t r = 0; r < c->dst[1]; r++)
+                    for (int64_t i0 = 0; i0 < D; i0++)
+                        bad_out += out[((b * A + a) * c->dst[1] + r) * D + i0] != want[set_rows_dst_at(c, i0, r, a, b)];
+        print_message("%s: %lld floats in the buffer, %lld differ; result view: %lld differ\n", label,
+                      (long long)nbuf, (long long)bad, (long long)bad_out);
+        if (bad)
+            fail_msg("%s: buffer element %lld is %g, %g expected", label, (long long)first, got[first], want[first]);
+        assert_int_equal(bad_out, 0);
+        mm_graph_free(g);
+        mm_buffer_free(buf);
+    }
+}
+
+static void test_set_rows(void **state)
+{
+    (void)state;
+    /* a decoding step: one row per sequence, at each sequence's position,
+     * into a {D, T_max, H, batch} cache (ids broadcast over the heads) */
+    set_rows_case_run(&(set_rows_case){"decode step into {64,1500,6,2}", 4, {64, 1500, 6, 2}, {64, 1500, 6, 2},
+                                       {0}, 0, 1, {1, 2}, (const int32_t[]){17, 1499}, false, -1});
+    /* a prompt: the same positions for every head and sequence */
+    set_rows_case_run(&(set_rows_case){"prompt of 5 into {64,1500,6,2}", 4, {64, 1500, 6, 2}, {64, 1500, 6, 2},
+                                       {0}, 0, 5, {1, 1}, (const int32_t[]){0, 1, 2, 3, 4}, false, -1});
+    /* odd sizes, ids per batch, rows listed twice (the later n wins) */
+    set_rows_case_run(&(set_rows_case){"{5,7,3} ids {4,3} with repeats", 3, {5, 7, 3, 1}, {5, 7, 3, 1}, {0}, 0, 4,
+                                       {3, 1}, (const int32_t[]){6, 0, 6, 2, 1, 1, 1, 1, 3, 5, 0, 4}, false, -1});
+    int32_t many[40 * 2 * 2]; /* 40 rows into 10 per batch: most rows repeat, some several times */
+    for (int i = 0; i < 160; i++)
+        many[i] = (int32_t)((i * 7 + i / 13) % 10);
+    set_rows_case_run(&(set_rows_case){"{3,10,2,2} 40 ids per batch", 4, {3, 10, 2, 2}, {3, 10, 2, 2}, {0}, 0, 40,
+                                       {2, 2}, many, false, -1});
+    set_rows_case_run(&(set_rows_case){"D=1 {1,9,2,2} ids {3,1,2}", 4, {1, 9, 2, 2}, {1, 9, 2, 2}, {0}, 0, 3, {1, 2},
+                                       (const int32_t[]){8, 0, 4, 4, 8, 0}, false, -1});
+    /* one layer of a {D, T, H, layers} cache: a view at an offset; a
+     * transposed (strided) source */
+    set_rows_case_run(&(set_rows_case){"layer 2 of {8,10,3,4}, transposed source", 4, {8, 10, 3, 4}, {8, 10, 3, 1},
+                                       {1, 8, 80, 240}, 2 * 240, 2, {3, 1}, (const int32_t[]){9, 0, 3, 3, 5, 7}, true,
+                                       -1});
+    /* rows narrower than the buffer's: {5, 6, 2} at column 3 of {12, 6, 2} */
+    set_rows_case_run(&(set_rows_case){"window {5,6,2} of {12,6,2}", 3, {12, 6, 2, 1}, {5, 6, 2, 1}, {1, 12, 72, 144},
+                                       3, 3, {1, 1}, (const int32_t[]){5, 1, 2}, false, -1});
+    /* the source is another region of the same buffer */
+    set_rows_case_run(&(set_rows_case){"rows 8..11 of {4,16} into rows 0..7", 2, {4, 16, 1, 1}, {4, 8, 1, 1},
+                                       {1, 4, 32, 32}, 0, 4, {1, 1}, (const int32_t[]){7, 0, 3, 3}, false, 8});
+}
+
+/* The decoder-step pattern of mm/tensor.h: one graph, built once, computed
+ * step after step with new positions, masks and rows as inputs; the
+ * attention reads the cache through set_rows' result (keys) and through a
+ * view of the buffer built after it (values). Each step is checked against
+ * the reference attention over plain inputs holding every row so far, and
+ * the caches at the end against those rows. */
+static void set_rows_decoder_case(int64_t D, int64_t T, int64_t H, int64_t B, const int32_t *start, int n_steps)
+{
+    mm_buffer *kc = NULL, *vc = NULL;
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F32, 4, NE(D, T, H, B), &kc), MM_OK);
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F32, 4, NE(D, T, H, B), &vc), MM_OK);
+    const int64_t nc = D * T * H * B, nr = D * H * B;
+    float *k_all = keep((size_t)nc * 4), *v_all = keep((size_t)nc * 4);
+    memset(k_all, 0, (size_t)nc * 4);
+    memset(v_all, 0, (size_t)nc * 4);
+    float *kn = keep((size_t)nr * 4), *vn = keep((size_t)nr * 4), *q = keep((size_t)nr * 4);
+    float *mask = keep((size_t)(T * B) * 4);
+    int32_t *pos = keep((size_t)B * 4);
+    size_t nb[4] = {4, (size_t)D * 4, (size_t)(D * T) * 4, (size_t)(D * T * H) * 4};
+    float scale = 1.0f / sqrtf((float)D);
+
+    mm_graph *g = new_graph();
+    mm_tensor *pos_in = mm_graph_input(g, MM_DTYPE_I32, 3, NE(1, 1, B), pos);
+    mm_tensor *mask_in = mm_graph_input(g, MM_DTYPE_F32, 4, NE(T, 1, 1, B), mask);
+    mm_tensor *keys = mm_set_rows(g, mm_graph_buffer(g, kc), mm_graph_input(g, MM_DTYPE_F32, 4, NE(D, 1, H, B), kn),
+                                  pos_in);
+    mm_tensor *vb = mm_graph_buffer(g, vc);
+    mm_set_rows(g, vb, mm_graph_input(g, MM_DTYPE_F32, 4, NE(D, 1, H, B), vn), pos_in);
+    mm_tensor *values = mm_view(g, vb, 4, NE(D, T, H, B), nb, 0);
+    mm_tensor *out = mm_attention(g, mm_graph_input(g, MM_DTYPE_F32, 4, NE(D, 1, H, B), q), keys, values, mask_in,
+                                  scale, false);
+    mm_graph_output(g, out);
+    if (mm_graph_status(g) != MM_OK)
+        fail_msg("decoder step graph: %s", mm_error_message());
+
+    for (int step = 0; step < n_steps; step++) {
+        char label[160];
+        snprintf(label, sizeof label, "set_rows decoder D=%lld T=%lld H=%lld B=%lld: step %d", (long long)D,
+                 (long long)T, (long long)H, (long long)B, step);
+        test_fill_random(kn, (size_t)nr, g_seed++, -1, 1);
+        test_fill_random(vn, (size_t)nr, g_seed++, -1, 1);
+        test_fill_random(q, (size_t)nr, g_seed++, -1, 1);
+        for (int64_t b = 0; b < B; b++) {
+            pos[b] = start[b] + step;
+            for (int64_t t = 0; t < T; t++)
+                mask[b * T + t] = t <= pos[b] ? 0.0f : -INFINITY;
+            for (int64_t h = 0; h < H; h++) {
+                memcpy(&k_all[((b * H + h) * T + pos[b]) * D], &kn[(b * H + h) * D], (size_t)D * 4);
+                memcpy(&v_all[((b * H + h) * T + pos[b]) * D], &vn[(b * H + h) * D], (size_t)D * 4);
+            }
+        }
+        compute_or_fail(g_dut, g, label); /* the same graph every step */
+
+        mm_graph *r = new_graph();
+        mm_tensor *want = mm_attention(r, in_f32(r, 4, NE(D, 1, H, B), q), in_f32(r, 4, NE(D, T, H, B), k_all),
+                                       in_f32(r, 4, NE(D, T, H, B), v_all), in_f32(r, 4, NE(T, 1, 1, B), mask), scale,
+                                       false);
+        mm_graph_output(r, want);
+        compute_or_fail(g_ref, r, label);
+        bool ok = test_allclose(label, mm_tensor_data(out), mm_tensor_data(want), (size_t)mm_tensor_nelements(out),
+                                2e-5, 1e-4);
+        mm_graph_free(r);
+        if (!ok)
+            fail_msg("%s: %s differs from the reference", label, mm_backend_name(g_dut));
+    }
+    mm_graph_free(g);
+    float *got = keep((size_t)nc * 4);
+    assert_int_equal(mm_buffer_read(kc, got, (size_t)nc * 4), MM_OK);
+    assert_memory_equal(got, k_all, (size_t)nc * 4);
+    assert_int_equal(mm_buffer_read(vc, got, (size_t)nc * 4), MM_OK);
+    assert_memory_equal(got, v_all, (size_t)nc * 4);
+    mm_buffer_free(kc);
+    mm_buffer_free(vc);
+}
+
+static void test_set_rows_decoder(void **state)
+{
+    (void)state;
+    /* two sequences at different positions, Whisper-tiny's decoder heads
+     * over a 1500-row cache */
+    set_rows_decoder_case(64, 1500, 6, 2, (const int32_t[]){0, 700}, 4);
+    /* odd sizes; the last sequence reaches the cache's last row */
+    set_rows_decoder_case(24, 37, 3, 3, (const int32_t[]){0, 11, 29}, 8);
+}
+
+/* Out-of-range ids fail the compute on every backend, which keeps working:
+ * the same graph with valid ids then writes exactly its rows. */
+static void set_rows_invalid_on(mm_backend *be)
+{
+    mm_buffer *buf = NULL;
+    assert_int_equal(mm_buffer_init(be, MM_DTYPE_F32, 2, NE(4, 10), &buf), MM_OK);
+    float zero[40] = {0}, got[40], want[40] = {0};
+    float *src = rand_f32(12, 1, 2);
+    int32_t *ids = keep(3 * sizeof *ids);
+    mm_graph *g = new_graph();
+    mm_tensor *y = mm_set_rows(g, mm_graph_buffer(g, buf), in_f32(g, 2, NE(4, 3), src),
+                               mm_graph_input(g, MM_DTYPE_I32, 1, NE(3), ids));
+    mm_tensor *sum = mm_scale(g, y, 2.0f); /* read after the write */
+    mm_graph_output(g, sum);
+    assert_int_equal(mm_graph_status(g), MM_OK);
+    const int32_t bad[] = {10, -1, INT32_MAX, INT32_MIN};
+    for (int i = 0; i < 4; i++) {
+        ids[0] = 1;
+        ids[1] = bad[i];
+        ids[2] = 2;
+        mm_error_clear();
+        mm_status s = mm_backend_compute(be, g);
+        print_message("set_rows id %d on %s: %s (%s)\n", bad[i], mm_backend_name(be), mm_status_name(s),
+                      mm_error_message());
+        assert_int_equal(s, MM_ERR_INVALID);
+        assert_non_null(strstr(mm_error_message(), "set_rows"));
+    }
+    assert_int_equal(mm_buffer_write(buf, zero, sizeof zero), MM_OK); /* contents after a failure: unspecified */
+    ids[0] = 1;
+    ids[1] = 9;
+    ids[2] = 0;
+    compute_or_fail(be, g, "set_rows after failed computes");
+    for (int n = 0; n < 3; n++)
+        memcpy(&want[ids[n] * 4], &src[n * 4], 4 * sizeof(float));
+    assert_int_equal(mm_buffer_read(buf, got, sizeof got), MM_OK);
+    assert_memory_equal(got, want, sizeof want);
+    const float *s2 = mm_tensor_data(sum);
+    for (int i = 0; i < 40; i++)
+        assert_float_equal(s2[i], 2.0f * want[i], 0);
+    mm_graph_free(g);
+    mm_buffer_free(buf);
+}
+
+/* Misuse is a build error with a message, never a crash. */
+static void expect_set_rows_refused(mm_graph *g, mm_tensor *t, const char *msg)
+{
+    assert_null(t);
+    assert_int_equal(mm_graph_status(g), MM_ERR_INVALID);
+    if (!strstr(mm_error_message(), msg))
+        fail_msg("set_rows refused with \"%s\", expected \"%s\"", mm_error_message(), msg);
+    print_message("refused: %s\n", mm_error_message());
+    mm_graph_free(g);
+}
+
+static void test_set_rows_invalid(void **state)
+{
+    (void)state;
+    set_rows_invalid_on(g_ref);
+    set_rows_invalid_on(g_dut);
+
+    mm_buffer *buf = NULL, *ibuf = NULL;
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_F32, 3, NE(4, 10, 3), &buf), MM_OK);
+    assert_int_equal(mm_buffer_init(g_dut, MM_DTYPE_I32, 3, NE(4, 10, 3), &ibuf), MM_OK);
+    const int32_t ids2[] = {0, 1};
+    mm_graph *g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, in_rand(g, 3, NE(4, 10, 3), -1, 1), in_rand(g, 3, NE(4, 2, 3), -1, 1),
+                                           in_i32(g, 1, NE(2), ids2)),
+                            "not (a view of) a buffer");
+    g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, mm_graph_buffer(g, ibuf), in_rand(g, 3, NE(4, 2, 3), -1, 1),
+                                           in_i32(g, 1, NE(2), ids2)),
+                            "destination has dtype I32");
+    g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, mm_graph_buffer(g, buf), in_i32(g, 1, NE(2), ids2),
+                                           in_i32(g, 1, NE(2), ids2)),
+                            "source has dtype I32");
+    g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, mm_graph_buffer(g, buf), in_rand(g, 3, NE(4, 2, 3), -1, 1),
+                                           in_rand(g, 1, NE(2), 0, 1)),
+                            "ids has dtype F32");
+    g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, mm_graph_buffer(g, buf), in_rand(g, 3, NE(5, 2, 3), -1, 1),
+                                           in_i32(g, 1, NE(2), ids2)),
+                            "does not fit destination");
+    g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, mm_graph_buffer(g, buf), in_rand(g, 3, NE(4, 2, 2), -1, 1),
+                                           in_i32(g, 1, NE(2), ids2)),
+                            "does not fit destination");
+    g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, mm_graph_buffer(g, buf), in_rand(g, 3, NE(4, 3, 3), -1, 1),
+                                           in_i32(g, 1, NE(2), ids2)),
+                            "ids {2,1,1,1} do not fit");
+    g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, mm_graph_buffer(g, buf), in_rand(g, 3, NE(4, 1, 3), -1, 1),
+                                           in_i32(g, 2, NE(1, 2), ids2)),
+                            "ids {1,2,1,1} do not fit");
+    g = new_graph(); /* rows along ne[1] must each be contiguous */
+    expect_set_rows_refused(g, mm_set_rows(g, mm_transpose(g, mm_graph_buffer(g, buf)),
+                                           in_rand(g, 3, NE(10, 2, 3), -1, 1), in_i32(g, 1, NE(2), ids2)),
+                            "rows are not contiguous");
+    g = new_graph(); /* every batch on the same memory */
+    expect_set_rows_refused(g, mm_set_rows(g, mm_view(g, mm_graph_buffer(g, buf), 3, NE(4, 10, 3),
+                                                      (const size_t[]){4, 16, 0}, 0),
+                                           in_rand(g, 3, NE(4, 2, 3), -1, 1), in_i32(g, 1, NE(2), ids2)),
+                            "overlaps itself");
+    g = new_graph(); /* the source inside the destination, through the same leaf or another leaf of the buffer */
+    mm_tensor *leaf = mm_graph_buffer(g, buf);
+    expect_set_rows_refused(g, mm_set_rows(g, leaf, mm_view(g, leaf, 3, NE(4, 2, 3), (const size_t[]){4, 16, 160}, 32),
+                                           in_i32(g, 1, NE(2), ids2)),
+                            "overlaps the destination");
+    g = new_graph();
+    leaf = mm_view(g, mm_graph_buffer(g, buf), 3, NE(4, 5, 3), (const size_t[]){4, 16, 160}, 0);
+    expect_set_rows_refused(g, mm_set_rows(g, leaf, mm_view(g, mm_graph_buffer(g, buf), 3, NE(4, 2, 3),
+                                                            (const size_t[]){4, 16, 160}, 4 * 16),
+                                           in_i32(g, 1, NE(2), ids2)),
+                            "overlaps the destination");
+    g = new_graph();
+    expect_set_rows_refused(g, mm_set_rows(g, NULL, in_rand(g, 3, NE(4, 2, 3), -1, 1), in_i32(g, 1, NE(2), ids2)),
+                            "destination is NULL");
+    mm_buffer_free(buf);
+    mm_buffer_free(ibuf);
+}
+
 /* ---- main -------------------------------------------------------------------------------------------- */
 
 typedef struct group {
     const char *name;
-    struct CMUnitTest tests[2];
+    struct CMUnitTest tests[3];
     size_t n;
 } group;
 
@@ -1324,6 +1676,9 @@ static const group groups[] = {
     {"top_k", {cmocka_unit_test(test_top_k)}, 1},
     {"graph", {cmocka_unit_test(test_graph)}, 1},
     {"store", {cmocka_unit_test(test_store_kv_cache), cmocka_unit_test(test_store_layouts)}, 2},
+    {"set_rows",
+     {cmocka_unit_test(test_set_rows), cmocka_unit_test(test_set_rows_decoder), cmocka_unit_test(test_set_rows_invalid)},
+     3},
 };
 
 static int usage(const char *argv0)
