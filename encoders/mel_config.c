@@ -4,6 +4,7 @@
  * chunk_length, so stored values that disagree mean a broken file. */
 #include "media_impl.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
@@ -57,7 +58,7 @@ static mm_status get_int(json_object *root, const char *key, const char *path, i
 
 static mm_status get_int32(json_object *root, const char *key, const char *path, int32_t *v)
 {
-    int64_t x;
+    int64_t x = 0;
     bool present;
     mm_status st = get_int(root, key, path, &x, &present);
     if (st != MM_OK || !present)
@@ -71,7 +72,7 @@ static mm_status get_int32(json_object *root, const char *key, const char *path,
 /* A stored value the extractor would recompute must agree with it. */
 static mm_status check_derived(json_object *root, const char *key, const char *path, int64_t want)
 {
-    int64_t x;
+    int64_t x = 0;
     bool present;
     mm_status st = get_int(root, key, path, &x, &present);
     if (st == MM_OK && present && x != want)
@@ -129,12 +130,16 @@ mm_status mm_mel_init(const char *path, mm_mel **out)
     /* A model folder or the file itself. */
     char file[4096];
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    if (stat(path, &sb) != 0)
+        return mm_error_set(MM_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) {
         snprintf(file, sizeof file, "%s/preprocessor_config.json", path);
-    else
+        if (stat(file, &sb) != 0)
+            return mm_error_set(MM_ERR_IO, "%s: no preprocessor_config.json in the model folder (%s)", path,
+                                strerror(errno));
+    } else {
         snprintf(file, sizeof file, "%s", path);
-    if (stat(file, &sb) != 0)
-        return mm_error_set(MM_ERR_IO, "%s: no such file (the model folder needs its preprocessor_config.json)", file);
+    }
 
     json_object *root = json_object_from_file(file);
     if (!root)
