@@ -17,6 +17,12 @@ status=0
 for f in "$@"; do
   # ldd lists the whole dependency closure (libmm's NEEDED included).
   deps=$(ldd "$f") || { echo "$f: ldd failed" >&2; exit 2; }
+  # An unresolved library hides its own dependencies: refuse to judge.
+  if printf '%s\n' "$deps" | grep -q 'not found'; then
+    echo "$f: unresolved libraries, cannot check:" >&2
+    printf '%s\n' "$deps" | grep 'not found' >&2
+    exit 2
+  fi
   found=$(printf '%s\n' "$deps" | grep -oE "$forbidden" | sort -u | tr '\n' ' ')
   if [ "$expect" = 1 ]; then
     if [ -n "$found" ]; then echo "$f: links $found(as expected)"; else echo "$f: links no media library" >&2; status=1; fi
