@@ -32,7 +32,8 @@ typedef struct mm_audio mm_audio;
 /* Decodes `path` ("-" reads standard input to its end) with libsndfile: WAV
  * (8/16/24/32-bit integer, 32/64-bit float), FLAC, OGG/Vorbis, OGG/Opus,
  * MP3 and the other formats libsndfile knows. Channels are averaged to mono;
- * integer PCM is scaled to [-1, 1) (int16 / 32768, as Whisper's loaders do).
+ * integer PCM is scaled to [-1, 1) (int16 / 32768, as Whisper's loaders do),
+ * float data is kept as stored.
  * When `target_rate` > 0 and differs from the file's rate, the audio is
  * resampled to it (libsamplerate, best sinc); 0 keeps the file's rate. */
 MM_API mm_status mm_audio_load(const char *path, int32_t target_rate, mm_audio **out);
