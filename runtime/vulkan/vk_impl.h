@@ -96,6 +96,7 @@ typedef struct vk_weight {
 
 typedef struct mm_vk {
     mm_backend base;
+    mm_backend_params params; /* as given to mm_backend_init, environment applied */
 
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
