@@ -296,6 +296,7 @@ static void read_limits(mm_vk *vk)
     bool shuffle = (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
     if (vk->texel_window < ((VkDeviceSize)16 << 20) || !vk->subgroup_arith || !shuffle)
         vk->cpu_device = false;
+    mm_log(MM_LOG_DEBUG, "vulkan: %s kernels", vk->cpu_device ? "CPU-driver (texel-read)" : "GPU");
 }
 
 static bool device_has_extension(VkPhysicalDevice pd, const char *name)
