@@ -247,7 +247,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    mm_cpu_blas_reexec(argv); /* the OpenBLAS kernels mmrun runs */
+    blas_reexec(argv); /* the OpenBLAS kernels mmrun runs */
     static const arch archs[] = {
         {"whisper-tiny", 384, 6, 4, 1536, true},
         {"whisper-base", 512, 8, 6, 2048, true},

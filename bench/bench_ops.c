@@ -298,7 +298,7 @@ static bool parse_int(const char *s, int lo, int *out)
 
 int main(int argc, char **argv)
 {
-    mm_cpu_blas_reexec(argv); /* measure the OpenBLAS kernels mmrun itself runs */
+    blas_reexec(argv); /* measure the OpenBLAS kernels mmrun itself runs */
     bench_opts o = {.threads = 0, .warmup = 3, .runs = 20, .budget_s = 20, .cpu = true, .vulkan = true};
     setvbuf(stdout, NULL, _IOLBF, 0); /* rows appear as they are measured */
     int budget;

@@ -1,6 +1,10 @@
-/* Timing helpers shared by the benchmarks and `mmrun bench`. */
+/* Helpers of the benchmarks; timing and the OpenBLAS fix-up are mmrun's
+ * (cli/), compiled in here too. */
 #ifndef MM_BENCH_UTIL_H
 #define MM_BENCH_UTIL_H
+
+#include "blas_reexec.h" /* cli/: the OpenBLAS kernels mmrun runs */
+#include "timing.h"      /* cli/: bench_now, bench_median */
 
 /* A threaded OpenBLAS call leaves its worker threads spinning on
  * sched_yield for 2^28 TSC cycles (OPENBLAS_THREAD_TIMEOUT, about 0.1 s):
@@ -8,8 +12,5 @@
  * up to twice as slow. Pause this long after OpenBLAS before timing a
  * backend. */
 #define BENCH_QUIET_US 250000
-
-double bench_now(void);                /* monotonic seconds */
-double bench_median(double *t, int n); /* sorts t */
 
 #endif

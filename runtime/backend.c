@@ -3,16 +3,37 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 mm_backend_params mm_backend_default_params(void)
 {
     return (mm_backend_params){.kind = MM_BACKEND_AUTO, .n_threads = 0, .vk_device = -1};
 }
 
+static bool env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* The one place the backends read the environment: switches that let the
+ * tests run every Vulkan path on the one device CI has (tests/meson.build,
+ * vk_variants) without each test program growing options for them. */
+static void apply_env_overrides(mm_backend_params *p)
+{
+    if (env_on("MM_VK_GPU_KERNELS"))
+        p->vk_kernels = MM_VK_KERNELS_GPU;
+    if (env_on("MM_VK_FORCE_STAGING"))
+        p->vk_memory = MM_VK_MEMORY_STAGING;
+    if (env_on("MM_VK_NO_SUBGROUP"))
+        p->vk_subgroups = MM_VK_SUBGROUPS_OFF;
+}
+
 mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out)
 {
     mm_backend_params params = p ? *p : mm_backend_default_params();
     *out = NULL;
+    apply_env_overrides(&params);
     switch (params.kind) {
     case MM_BACKEND_CPU:
         return mm_backend_cpu_init(&params, out);

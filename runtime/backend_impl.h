@@ -3,6 +3,8 @@
 #define MM_BACKEND_IMPL_H
 
 #include "graph_impl.h"
+#include "mm/cpu.h"    /* per-backend queries the backends implement */
+#include "mm/vulkan.h"
 
 typedef struct mm_backend_iface {
     void (*free)(mm_backend *b);

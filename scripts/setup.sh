@@ -37,4 +37,6 @@ if [ ! -f "$builddir/build.ninja" ]; then
   # shellcheck disable=SC2086  # MM_SETUP_ARGS is a word list
   meson setup "$builddir" ${MM_SETUP_ARGS:---buildtype=release}
 fi
-ninja -C "$builddir"
+# MM_CONFIGURE_ONLY=1: packages and configuration only (scripts/fuzz.sh
+# then builds just its targets).
+[ "${MM_CONFIGURE_ONLY:-0}" = 1 ] || ninja -C "$builddir"

@@ -3,7 +3,9 @@
 # the count as "N passed, N failed".
 #
 #   scripts/test.sh               release build in ./build
-#   scripts/test.sh --sanitize    AddressSanitizer + UBSan build in ./build-asan
+#   scripts/test.sh --sanitize    AddressSanitizer + UBSan build in ./build-asan, then
+#                                 each fuzz target for a few seconds (scripts/fuzz.sh;
+#                                 MM_SANITIZE_FUZZ_SECONDS, default 10), counted as tests
 #   scripts/test.sh -- ARGS       extra arguments for `meson test` (e.g. --suite ops)
 #
 # Fixture tests read ../shared beside the source root (or $MM_SHARED_DIR) and
@@ -53,6 +55,23 @@ ok=${ok:-0}; fail=${fail:-0}; xpass=${xpass:-0}; tmo=${tmo:-0}; skip=${skip:-0}
 failed=$((fail + xpass + tmo))
 if [ "$failed" -eq 0 ] && [ "$rc" -ne 0 ]; then failed=1; fi   # meson itself failed
 rm -f "$log"
+
+if [ "$sanitize" = 1 ]; then
+  # The fuzz targets, briefly, so that they cannot rot: each one that
+  # builds and finds nothing counts as a passed test. Not under lavapipe's
+  # preload (they use no Vulkan, and are built by another compiler).
+  flog=$(mktemp)
+  env -u LD_PRELOAD scripts/fuzz.sh "${MM_SANITIZE_FUZZ_SECONDS:-10}" 2>&1 | tee "$flog"
+  counts=$(sed -n 's/^fuzzing: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$flog")
+  fskip=$(sed -n 's/^(\([0-9]*\) skipped: .*/\1/p' "$flog")
+  rm -f "$flog"
+  if [ -n "$counts" ]; then
+    ok=$((ok + ${counts% *})); failed=$((failed + ${counts#* })); skip=$((skip + ${fskip:-0}))
+  else
+    echo "fuzzing: the targets did not build or run"
+    failed=$((failed + 1))
+  fi
+fi
 [ "$skip" -gt 0 ] && echo "($skip skipped: see the SKIP reasons above)"
 echo "$ok passed, $failed failed"
 [ "$failed" -eq 0 ]

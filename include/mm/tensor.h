@@ -255,14 +255,36 @@ typedef enum mm_backend_kind {
     MM_BACKEND_VULKAN,
 } mm_backend_kind;
 
+/* Vulkan paths. 0 in each (the default) is the device's own choice; the
+ * others run on any device the paths that other devices take (so a CPU
+ * driver such as lavapipe can test them), or work around a driver. */
+typedef enum mm_vk_kernels {
+    MM_VK_KERNELS_AUTO = 0, /* texel-read kernels on a CPU driver, GPU kernels elsewhere */
+    MM_VK_KERNELS_GPU,      /* GPU kernels (storage buffers, shared-memory tiles) even on a CPU driver */
+} mm_vk_kernels;
+typedef enum mm_vk_memory {
+    MM_VK_MEMORY_AUTO = 0,  /* host-mapped device memory where the device has it, else staging */
+    MM_VK_MEMORY_STAGING,   /* copies through a staging buffer (a discrete GPU without resizable BAR) */
+} mm_vk_memory;
+typedef enum mm_vk_subgroups {
+    MM_VK_SUBGROUPS_AUTO = 0, /* subgroup arithmetic where the device has it */
+    MM_VK_SUBGROUPS_OFF,      /* shared-memory reductions only */
+} mm_vk_subgroups;
+
 typedef struct mm_backend_params {
     mm_backend_kind kind;
     int32_t n_threads;    /* CPU threads; 0 = all cores                      */
     int32_t vk_device;    /* Vulkan device index; -1 = the best: discrete, integrated,
                            * virtual, other, CPU driver (first of its kind) */
+    mm_vk_kernels vk_kernels;
+    mm_vk_memory vk_memory;
+    mm_vk_subgroups vk_subgroups;
 } mm_backend_params;
 
 MM_API mm_backend_params mm_backend_default_params(void);
+/* The environment overrides the vk_* fields, for tests: MM_VK_GPU_KERNELS=1
+ * (MM_VK_KERNELS_GPU), MM_VK_FORCE_STAGING=1 (MM_VK_MEMORY_STAGING),
+ * MM_VK_NO_SUBGROUP=1 (MM_VK_SUBGROUPS_OFF); unset, empty or 0 leave them. */
 MM_API mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out);
 MM_API void mm_backend_free(mm_backend *b);
 MM_API mm_backend_kind mm_backend_get_kind(const mm_backend *b);
@@ -278,29 +300,6 @@ MM_API mm_backend_memory mm_backend_memory_used(const mm_backend *b);
 /* Computes every node the graph's outputs depend on; afterwards outputs can
  * be read with mm_tensor_read(). A graph may be computed again (new input data). */
 MM_API mm_status mm_backend_compute(mm_backend *b, mm_graph *g);
-
-/* The CPU backend's matmuls run on OpenBLAS, whose kernels are chosen once,
- * when it loads: on CPUs newer than it, Debian 12's OpenBLAS falls back to
- * narrow ones (SSE3 on Emerald Rapids, AVX2 on Zen 5), several times slower.
- * mm_cpu_blas_coretype_hint() returns the OPENBLAS_CORETYPE value that would
- * select the widest kernels this CPU runs ("SkylakeX", "Haswell", ...), or
- * NULL when OpenBLAS already uses them. mm_cpu_blas_reexec(argv), called
- * first thing in main(), sets that variable and re-executes the program when
- * it helps and OPENBLAS_CORETYPE is unset; otherwise (or if exec fails) it
- * returns. mmrun and bench-ops do this. */
-MM_API const char *mm_cpu_blas_coretype_hint(void);
-MM_API const char *mm_cpu_blas_core(void); /* the kernel family OpenBLAS uses: "Haswell", ... */
-MM_API void mm_cpu_blas_reexec(char **argv);
-
-/* Vulkan devices visible to this process (for `mmrun info`). */
-typedef struct mm_device_info {
-    char name[256];
-    char type[32];        /* "discrete", "integrated", "cpu", "virtual", "other" */
-    uint32_t api_version; /* VK_MAKE_API_VERSION encoding                   */
-    uint64_t memory_bytes;
-} mm_device_info;
-/* Fills up to `cap` entries, sets *n to the number found (0 if no loader). */
-MM_API mm_status mm_vulkan_devices(mm_device_info *out, int32_t cap, int32_t *n);
 
 #ifdef __cplusplus
 }

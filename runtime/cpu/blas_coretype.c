@@ -6,14 +6,13 @@
  * sgemm then runs 2-7x slower than its AVX-512 kernels would (1500x384x384
  * on 2 cores: 28 GFLOP/s as Prescott, 150 as SkylakeX). The choice is made
  * once, when the library loads, from OPENBLAS_CORETYPE; so the fix is that
- * variable, set before the program starts (mm_cpu_blas_reexec). */
+ * variable, set before the program starts: a program's business (mmrun
+ * re-executes itself, cli/blas_reexec.c), so the library only reports. */
 #include "cpu_backend.h"
 
 #include <cblas.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 enum { TIER_OLD, TIER_AVX, TIER_AVX2, TIER_AVX512 };
 
@@ -69,17 +68,4 @@ const char *mm_cpu_blas_coretype_hint(void)
     const char *coretype;
     int cpu = cpu_tier(&coretype);
     return cpu > blas_tier(openblas_get_corename()) ? coretype : NULL;
-}
-
-void mm_cpu_blas_reexec(char **argv)
-{
-    const char *hint = mm_cpu_blas_coretype_hint();
-    if (!hint || getenv("OPENBLAS_CORETYPE")) /* the user's choice stands; also ends the loop */
-        return;
-    if (setenv("OPENBLAS_CORETYPE", hint, 1) != 0)
-        return;
-    mm_log(MM_LOG_DEBUG, "OpenBLAS chose %s kernels; restarting with OPENBLAS_CORETYPE=%s",
-           openblas_get_corename(), hint);
-    execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: carry on with what we have */
 }

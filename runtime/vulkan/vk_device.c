@@ -281,10 +281,10 @@ static void read_limits(mm_vk *vk)
     const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
     vk->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & need) == need;
     vk->cpu_device = vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    /* Test switches, so CI on lavapipe covers the paths real GPUs take. */
-    if (getenv("MM_VK_NO_SUBGROUP")) /* shared-memory reductions */
+    /* Parameters, so that CI on lavapipe covers the paths real GPUs take. */
+    if (vk->params.vk_subgroups == MM_VK_SUBGROUPS_OFF) /* shared-memory reductions */
         vk->subgroup_arith = false;
-    if (getenv("MM_VK_GPU_KERNELS")) /* storage-buffer reads, tiled matmul, matvec */
+    if (vk->params.vk_kernels == MM_VK_KERNELS_GPU) /* storage-buffer reads, tiled matmul, matvec */
         vk->cpu_device = false;
     /* The CPU kernels read through texel-buffer views, each spanning two
      * windows so that any tensor up to one window fits in one view; they
@@ -296,6 +296,7 @@ static void read_limits(mm_vk *vk)
     bool shuffle = (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
     if (vk->texel_window < ((VkDeviceSize)16 << 20) || !vk->subgroup_arith || !shuffle)
         vk->cpu_device = false;
+    mm_log(MM_LOG_DEBUG, "vulkan: %s kernels", vk->cpu_device ? "CPU-driver (texel-read)" : "GPU");
 }
 
 static bool device_has_extension(VkPhysicalDevice pd, const char *name)
@@ -313,6 +314,7 @@ static bool device_has_extension(VkPhysicalDevice pd, const char *name)
 
 mm_status vk_device_open(mm_vk *vk, const mm_backend_params *p)
 {
+    vk->params = *p;
     mm_status s = instance_create(&vk->instance, &vk->messenger, true);
     if (s != MM_OK)
         return s;

@@ -87,6 +87,7 @@ typedef struct vk_pipeline {
 
 typedef struct mm_vk {
     mm_backend base;
+    mm_backend_params params; /* as given to mm_backend_init, environment applied */
 
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;

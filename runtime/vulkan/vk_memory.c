@@ -166,8 +166,8 @@ mm_status vk_memory_init(mm_vk *vk)
     int32_t staging = find_type(vk, bits, HV, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
     if (host < 0)
         return mm_error_set(MM_ERR_BACKEND, "vulkan: %s has no host-visible coherent memory", vk->props.deviceName);
-    const char *force = getenv("MM_VK_FORCE_STAGING");
-    vk->direct = mapped >= 0 && vk->mem_props.memoryTypes[mapped].heapIndex == largest && !(force && *force == '1');
+    vk->direct = mapped >= 0 && vk->mem_props.memoryTypes[mapped].heapIndex == largest &&
+                 vk->params.vk_memory != MM_VK_MEMORY_STAGING;
     vk->mem_device = (uint32_t)(vk->direct ? mapped : local >= 0 ? local : host);
     vk->mem_host = (uint32_t)host;
     vk->mem_staging = (uint32_t)staging;

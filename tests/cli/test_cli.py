@@ -27,11 +27,13 @@ def run(*args, timeout=120):
 
 def expect_error(p, *needles, code=1):
     assert p.returncode == code, f"exit {p.returncode}, expected {code}"
+    if code == 2:  # a usage error is one line, and nothing on stdout
+        assert len(p.stderr.splitlines()) == 1 and p.stdout == "", "usage error is not one line"
     last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
     assert any(l.startswith("mmrun: error: ") for l in p.stderr.splitlines()), "no 'mmrun: error:' line"
     for n in needles:
         assert n in p.stderr, f"stderr lacks {n!r}"
-    assert "error" in last or "--help" in last
+    assert "error" in last
 
 
 def fixture(name):
@@ -71,6 +73,41 @@ def model_dir(tmp, config, **kw):
 def case_help(tmp):
     p = run("--help")
     assert p.returncode == 0 and "info" in p.stdout and "--backend" in p.stdout
+    for opt in ["--threads N", "--device N", "--vk-kernels auto|gpu", "--vk-memory auto|staging",
+                "--vk-subgroups auto|off", "MM_VK_GPU_KERNELS=1", "MM_VK_FORCE_STAGING=1", "MM_VK_NO_SUBGROUP=1"]:
+        assert opt in p.stdout, opt
+    assert run("help").stdout == p.stdout  # `mmrun help` alone is the general help
+    p = run()  # no command: the help, on stderr, as a usage error
+    assert p.returncode == 2 and p.stderr.startswith("usage: mmrun") and p.stdout == ""
+
+
+def listed_commands():
+    """The commands `mmrun --help` lists: (name, one-line help)."""
+    out = run("--help").stdout
+    section = out.split("commands (mmrun help COMMAND", 1)[1].split("\n\n", 1)[0]
+    return [tuple(l.split(None, 1)) for l in section.splitlines()[1:]]
+
+
+def case_help_commands(tmp):
+    """Every command has a usage, the same through `mmrun help C` and
+    `mmrun C --help`, naming its arguments and its own options."""
+    cmds = dict(listed_commands())
+    assert sorted(cmds) == ["bench", "help", "info"], cmds
+    usages = {"info": "usage: mmrun info [MODEL_DIR]\n",
+              "bench": "usage: mmrun bench MODEL_DIR [--runs N] [--batch B]\n",
+              "help": "usage: mmrun help [COMMAND]\n"}
+    for name in cmds:
+        p = run("help", name)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+        assert p.stdout.startswith(usages[name]), p.stdout
+        for other in [("help", name, "-t", "3"), (name, "--help"), ("--help", name), (name, "-h")]:
+            q = run(*other)
+            assert q.returncode == 0 and q.stdout == p.stdout, other
+    bench = run("help", "bench").stdout
+    assert re.search(r"^  -n, --runs N +timed runs .*\[1\.\.100\]$", bench, re.M), bench
+    assert re.search(r"^      --batch B +items per run .*\[1\.\.64\]$", bench, re.M), bench
+    assert "options:" not in run("help", "info").stdout  # info has no options of its own
+    expect_error(run("help", "frobnicate"), "unknown command 'frobnicate'", code=2)
 
 
 def case_version(tmp):
@@ -233,10 +270,84 @@ def case_config_missing_layer(tmp):
 
 
 def case_usage_errors(tmp):
-    expect_error(run("frobnicate"), "frobnicate", code=2)
-    expect_error(run("--backend", "tpu", "info"), "tpu", code=2)
-    expect_error(run("--threads", "0", "info"), "--threads", code=2)
-    expect_error(run("--bogus"), "--bogus", code=2)
+    """Each is exactly one line (expect_error) with exit code 2."""
+    cases = [
+        (["frobnicate"], "mmrun: error: unknown command 'frobnicate'; see mmrun --help"),
+        (["--bogus"], "mmrun: error: unknown option '--bogus'; see mmrun --help"),
+        (["--bogus", "info"], "mmrun: error: unknown option '--bogus'; see mmrun help info"),
+        (["info", "--bogus"], "mmrun: error: unknown option '--bogus'; see mmrun help info"),
+        (["info", "--runs", "2"], "mmrun: error: unknown option '--runs'; see mmrun help info"),
+        (["--threads", "0", "info"], "mmrun: error: --threads: 0 is out of range 1..1024; see mmrun help info"),
+        (["info", "-t", "1025"], "mmrun: error: --threads: 1025 is out of range 1..1024; see mmrun help info"),
+        (["info", "--threads=2x"], "mmrun: error: --threads: '2x' is not an integer; see mmrun help info"),
+        (["info", "--threads", "99999999999999999999"],
+         "mmrun: error: --threads: 99999999999999999999 is out of range 1..1024; see mmrun help info"),
+        (["--backend", "tpu", "info"],
+         "mmrun: error: --backend: 'tpu' is not one of auto, vulkan, cpu; see mmrun help info"),
+        (["info", "--vk-memory", "host"],
+         "mmrun: error: --vk-memory: 'host' is not one of auto, staging; see mmrun help info"),
+        (["info", "--threads"], "mmrun: error: --threads needs a value; see mmrun help info"),
+        (["info", "--verbose=1"], "mmrun: error: --verbose takes no value; see mmrun help info"),
+        (["info", "a", "b"], "mmrun: error: info: unexpected argument 'b'; see mmrun help info"),
+        (["bench"], "mmrun: error: bench needs a model folder; see mmrun help bench"),
+        (["bench", "DIR", "--runs", "0"], "mmrun: error: --runs: 0 is out of range 1..100; see mmrun help bench"),
+        (["--batch", "65", "bench", "DIR"], "mmrun: error: --batch: 65 is out of range 1..64; see mmrun help bench"),
+    ]
+    for args, want in cases:
+        p = run(*args)
+        expect_error(p, code=2)
+        assert p.stderr == want + "\n", f"{p.stderr!r} != {want!r}"
+
+
+def case_options_anywhere(tmp):
+    """Options go before the command, after it, or between its arguments,
+    in any spelling, with the same effect."""
+    d = fixture("whisper-tiny-random")
+    outs = []
+    for args in [("bench", d, "--backend", "cpu", "--threads", "2", "--runs", "1"),
+                 ("--backend", "cpu", "--threads", "2", "bench", d, "--runs", "1"),
+                 ("--runs=1", "-b", "cpu", "bench", "-t2", d),
+                 ("-bcpu", "bench", "--threads=2", "-n", "1", "--", d)]:
+        p = run(*args)
+        assert p.returncode == 0, p.stderr
+        lines = p.stdout.splitlines()
+        model = next(l for l in lines if l.startswith("model "))
+        backend = next(l for l in lines if l.startswith("backend "))
+        assert backend == "backend cpu (2 threads)", backend
+        assert model == f"model {d} (whisper encoder, plugin audio)", model
+        assert re.search(r"median [0-9.]+ ms of 1 runs", p.stdout), p.stdout
+        outs.append((model, backend))
+    assert len(set(outs)) == 1, outs
+
+
+def case_vk_options(tmp):
+    """--vk-* set the Vulkan backend's parameters; the MM_VK_* variables
+    override them (what the tests' vulkan-gpu variants use)."""
+    def vk_log(*args, env=None):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("MM_VK_")}
+        p = subprocess.run([MMRUN, "-v", "--backend", "vulkan", *args, "info"], capture_output=True, text=True,
+                           timeout=120, env={**e, **(env or {})})
+        print(p.stderr)
+        if p.returncode != 0:
+            if REQUIRE_VULKAN:
+                raise AssertionError("--backend vulkan failed (MM_REQUIRE_VULKAN=1)")
+            print("SKIP: no Vulkan device")
+            sys.exit(SKIP)
+        dev = next(l for l in p.stderr.splitlines() if "memory, subgroup" in l)
+        kernels = next(l for l in p.stderr.splitlines() if l.endswith(" kernels") and "vulkan:" in l)
+        return dev, kernels
+    dev, kernels = vk_log()
+    cpu_driver = "CPU-driver" in kernels
+    arith = "(arithmetic)" in dev
+    dev, kernels = vk_log("--vk-memory", "staging", "--vk-subgroups", "off", "--vk-kernels", "gpu")
+    assert "staged memory" in dev and "(arithmetic)" not in dev, dev
+    assert kernels.endswith("vulkan: GPU kernels"), kernels
+    dev, kernels = vk_log(env={"MM_VK_FORCE_STAGING": "1", "MM_VK_NO_SUBGROUP": "1", "MM_VK_GPU_KERNELS": "1"})
+    assert "staged memory" in dev and "(arithmetic)" not in dev, dev
+    assert kernels.endswith("vulkan: GPU kernels"), kernels
+    # "0" and unset leave the device's own choice
+    dev, kernels = vk_log("--vk-kernels", "auto", env={"MM_VK_NO_SUBGROUP": "0", "MM_VK_GPU_KERNELS": "0"})
+    assert ("(arithmetic)" in dev) == arith and ("CPU-driver" in kernels) == cpu_driver, (dev, kernels)
 
 
 def case_auto_backend(tmp):

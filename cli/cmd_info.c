@@ -139,8 +139,6 @@ static int print_model(mm_runtime *rt, const char *dir)
 
 int cmd_info(int argc, char **argv, cli_options *opt)
 {
-    if (argc > 2)
-        return cli_usage_error("info takes at most one model folder");
     mm_runtime *rt = NULL;
     if (mm_runtime_init(&opt->rt, &rt) != MM_OK)
         return cli_fail("cannot start the runtime");

@@ -1,14 +1,22 @@
 /* `mmrun bench MODEL_DIR`: times a model's encoder on the chosen backend,
  * as whisper.cpp's bench tool does, so a user can size a machine for a
  * checkpoint before any media front end is involved. */
-#include "bench_util.h"
 #include "cli.h"
+#include "timing.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define BENCH_MAX_RUNS 100
+
+const cli_option cmd_bench_options[] = {
+    {.name = "runs", .short_name = 'n', .type = CLI_OPT_INT, .offset = offsetof(cli_options, bench.runs), .arg = "N",
+     .help = "timed runs after the warm-up (default 5)", .lo = 1, .hi = BENCH_MAX_RUNS},
+    {.name = "batch", .type = CLI_OPT_INT, .offset = offsetof(cli_options, bench.batch), .arg = "B",
+     .help = "items per run (default 1)", .lo = 1, .hi = 64},
+    {0},
+};
 
 /* One run of the encoder on `input`; false (error set) on failure. */
 static bool run_once(mm_encoder *enc, const float *input, int32_t batch, double *seconds)
@@ -24,30 +32,8 @@ static bool run_once(mm_encoder *enc, const float *input, int32_t batch, double 
 
 int cmd_bench(int argc, char **argv, cli_options *opt)
 {
-    int32_t runs = 5, batch = 1;
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--runs")) && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > BENCH_MAX_RUNS)
-                return cli_usage_error("bench: --runs needs a count from 1 to %d", BENCH_MAX_RUNS);
-            runs = (int32_t)v;
-        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 64)
-                return cli_usage_error("bench: --batch needs a size from 1 to 64");
-            batch = (int32_t)v;
-        } else if (argv[i][0] == '-' || dir) {
-            return cli_usage_error("bench: unexpected '%s' (usage: mmrun bench MODEL_DIR [--runs N] [--batch B])",
-                                   argv[i]);
-        } else {
-            dir = argv[i];
-        }
-    }
-    if (!dir)
-        return cli_usage_error("bench needs a model folder (usage: mmrun bench MODEL_DIR [--runs N] [--batch B])");
+    int32_t runs = opt->bench.runs ? opt->bench.runs : 5, batch = opt->bench.batch ? opt->bench.batch : 1;
+    const char *dir = argv[1];
 
     mm_runtime *rt = NULL;
     mm_model *m = NULL;

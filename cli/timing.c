@@ -1,4 +1,4 @@
-#include "bench_util.h"
+#include "timing.h"
 
 #include <stdlib.h>
 #include <time.h>

@@ -1,0 +1,33 @@
+/* mmrun command line: the values options set, the commands, reporting. */
+#ifndef MM_CLI_H
+#define MM_CLI_H
+
+#include "mm/cpu.h"
+#include "mm/runtime.h"
+#include "mm/vulkan.h"
+#include "options.h"
+
+/* Everything the options set; a command's own are in its sub-struct, where
+ * 0 means "not given" (the command's default). */
+typedef struct cli_options {
+    mm_runtime_params rt;
+    bool verbose, help, version;
+    struct {
+        int32_t runs, batch;
+    } bench;
+} cli_options;
+
+/* A command's own options (tables ended by {NULL}); values at offsets into
+ * cli_options. */
+extern const cli_option cmd_bench_options[];
+
+/* Prints "mmrun: error: <what>: <library message>" to stderr; returns 1. */
+int cli_fail(const char *what);
+
+/* Entry points: argv[0] is the command's name, then its arguments (the
+ * options already parsed into opt); the count is checked against the
+ * command's table. Return the exit code. */
+int cmd_info(int argc, char **argv, cli_options *opt);
+int cmd_bench(int argc, char **argv, cli_options *opt);
+
+#endif

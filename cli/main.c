@@ -1,0 +1,211 @@
+/* mmrun: entry point, the command table, global options and dispatch. */
+#include "blas_reexec.h"
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Enum options store an int (options.c) */
+_Static_assert(sizeof(mm_backend_kind) == sizeof(int) && sizeof(mm_vk_kernels) == sizeof(int) &&
+                   sizeof(mm_vk_memory) == sizeof(int) && sizeof(mm_vk_subgroups) == sizeof(int),
+               "enum options are int-sized");
+
+#define OPT(field) offsetof(cli_options, field)
+
+static const cli_enum_name backend_names[] = {
+    {"auto", MM_BACKEND_AUTO}, {"vulkan", MM_BACKEND_VULKAN}, {"cpu", MM_BACKEND_CPU}, {NULL, 0}};
+static const cli_enum_name vk_kernels_names[] = {{"auto", MM_VK_KERNELS_AUTO}, {"gpu", MM_VK_KERNELS_GPU}, {NULL, 0}};
+static const cli_enum_name vk_memory_names[] = {
+    {"auto", MM_VK_MEMORY_AUTO}, {"staging", MM_VK_MEMORY_STAGING}, {NULL, 0}};
+static const cli_enum_name vk_subgroups_names[] = {
+    {"auto", MM_VK_SUBGROUPS_AUTO}, {"off", MM_VK_SUBGROUPS_OFF}, {NULL, 0}};
+
+static const cli_option global_options[] = {
+    {.name = "backend", .short_name = 'b', .type = CLI_OPT_ENUM, .offset = OPT(rt.backend.kind), .names = backend_names,
+     .help = "auto (default): a Vulkan GPU if one works, else the\n"
+             "CPU; a CPU driver (lavapipe) only when asked for"},
+    {.name = "threads", .short_name = 't', .type = CLI_OPT_INT, .offset = OPT(rt.backend.n_threads), .arg = "N",
+     .help = "CPU threads (default: all cores)", .lo = 1, .hi = 1024},
+    {.name = "device", .short_name = 'd', .type = CLI_OPT_INT, .offset = OPT(rt.backend.vk_device), .arg = "N",
+     .help = "Vulkan device index from `mmrun info` (default: the\nfirst discrete GPU, then integrated, ...)",
+     .lo = 0, .hi = 64},
+    {.name = "vk-kernels", .type = CLI_OPT_ENUM, .offset = OPT(rt.backend.vk_kernels), .names = vk_kernels_names,
+     .help = "gpu: GPU kernels (storage buffers, shared-memory\n"
+             "tiles) even on a CPU driver; auto (default): the\ndevice's own choice"},
+    {.name = "vk-memory", .type = CLI_OPT_ENUM, .offset = OPT(rt.backend.vk_memory), .names = vk_memory_names,
+     .help = "staging: copy through a staging buffer, as a discrete\n"
+             "GPU without resizable BAR does; auto (default): mapped\ndevice memory where the device has it"},
+    {.name = "vk-subgroups", .type = CLI_OPT_ENUM, .offset = OPT(rt.backend.vk_subgroups), .names = vk_subgroups_names,
+     .help = "off: shared-memory reductions instead of subgroup\n"
+             "arithmetic; auto (default): where the device has it"},
+    {.name = "plugin-path", .type = CLI_OPT_STRING, .offset = OPT(rt.plugin_path), .arg = "P",
+     .help = "extra plugin folders, ':'-separated"},
+    {.name = "verbose", .short_name = 'v', .type = CLI_OPT_FLAG, .offset = OPT(verbose),
+     .help = "log debug details to stderr"},
+    {.name = "help", .short_name = 'h', .type = CLI_OPT_FLAG, .offset = OPT(help),
+     .help = "this help; after a command, the command's usage"},
+    {.name = "version", .type = CLI_OPT_FLAG, .offset = OPT(version), .help = "print the version"},
+    {0},
+};
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary; /* one line in mmrun --help */
+    const char *usage;   /* what follows "mmrun NAME" */
+    const char *details; /* what `mmrun help NAME` says after the usage */
+    const cli_option *options; /* the command's own, or NULL */
+    int32_t min_args, max_args;
+    const char *needs; /* what min_args are, for the error when they are missing */
+    int (*run)(int argc, char **argv, cli_options *opt);
+} cli_command;
+
+static int cmd_help(int argc, char **argv, cli_options *opt);
+
+static const cli_command commands[] = {
+    {"info", "version, plugins, backends and devices; what a model folder holds", "[MODEL_DIR]",
+     "Prints the version, the plugins found with the model types they run, the\n"
+     "backends and Vulkan devices, and the backend the options select. With\n"
+     "MODEL_DIR, also what the folder holds (tensors, parameters, dtypes) and\n"
+     "which plugin runs each part, after loading and checking the encoder.\n",
+     NULL, 0, 1, NULL, cmd_info},
+    {"bench", "times a model's encoder on the chosen backend", "MODEL_DIR [--runs N] [--batch B]",
+     "Times the model's encoder, as whisper.cpp's bench does: a first run (which\n"
+     "makes the weights resident), then the median of N runs. The input values\n"
+     "do not change the work, so no media is needed.\n",
+     cmd_bench_options, 1, 1, "a model folder", cmd_bench},
+    {"help", "this help, or a command's usage", "[COMMAND]",
+     "Without COMMAND, the general help (mmrun --help); with one, its usage\n(as mmrun COMMAND --help).\n",
+     NULL, 0, 1, NULL, cmd_help},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static const cli_command *find_command(const char *name)
+{
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_help(FILE *f)
+{
+    fputs("usage: mmrun [options] COMMAND [args] [options]\n"
+          "\n"
+          "Runs multimodal transformer models (Hugging Face folders: config.json +\n"
+          "*.safetensors) on Vulkan (any GPU, or lavapipe on a CPU) or on the CPU.\n"
+          "\n"
+          "commands (mmrun help COMMAND for a command's usage):\n",
+          f);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fputs("\noptions (before or after the command):\n", f);
+    cli_print_options(f, global_options);
+    fputs("\n"
+          "environment:\n"
+          "  MM_PLUGIN_PATH          extra plugin folders, ':'-separated (searched after\n"
+          "                          --plugin-path)\n"
+          "  OPENBLAS_CORETYPE       OpenBLAS kernels for the CPU backend; when unset,\n"
+          "                          mmrun picks the widest this CPU runs (see mmrun info)\n"
+          "  VK_ICD_FILENAMES        which Vulkan driver(s) the loader offers\n"
+          "  MM_VK_GPU_KERNELS=1, MM_VK_FORCE_STAGING=1, MM_VK_NO_SUBGROUP=1\n"
+          "                          override --vk-kernels gpu, --vk-memory staging and\n"
+          "                          --vk-subgroups off (the tests use them)\n"
+          "\n"
+          "examples:\n"
+          "  mmrun info\n"
+          "  mmrun info ~/models/whisper-tiny --backend cpu\n"
+          "  mmrun bench ~/models/whisper-tiny            (Vulkan GPU if any, else CPU)\n"
+          "  mmrun bench ~/models/vit-gpt2 --backend cpu -t 4 --runs 10\n",
+          f);
+}
+
+static void print_usage(FILE *f, const cli_command *c)
+{
+    fprintf(f, "usage: mmrun %s %s\n\n%s", c->name, c->usage, c->details);
+    if (c->options) {
+        fputs("\noptions:\n", f);
+        cli_print_options(f, c->options);
+    }
+    fputs("\nThe global options (mmrun --help) go before or after the command.\n", f);
+}
+
+/* "mmrun: error: <message>; see mmrun help CMD" (one line); returns 2. */
+static int usage_error(const cli_command *c, const char *fmt, ...) MM_PRINTF(2, 3);
+static int usage_error(const cli_command *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mmrun: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (c)
+        fprintf(stderr, "; see mmrun help %s\n", c->name);
+    else
+        fputs("; see mmrun --help\n", stderr);
+    return 2;
+}
+
+static int cmd_help(int argc, char **argv, cli_options *opt)
+{
+    if (argc < 2) {
+        print_help(stdout);
+        return 0;
+    }
+    const cli_command *c = find_command(argv[1]);
+    if (!c)
+        return usage_error(NULL, "unknown command '%s'", argv[1]);
+    print_usage(stdout, c);
+    return 0;
+}
+
+int cli_fail(const char *what)
+{
+    const char *why = mm_error_message();
+    if (why && *why)
+        fprintf(stderr, "mmrun: error: %s: %s\n", what, why);
+    else
+        fprintf(stderr, "mmrun: error: %s\n", what);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    blas_reexec(argv); /* before anything else: it may restart the program */
+    cli_options opt = {.rt = mm_runtime_default_params()};
+
+    /* Options may come before the command, so it is found knowing which
+     * options (of any command) take a value. */
+    const cli_option *all[1 + N_COMMANDS] = {global_options};
+    for (int i = 0; i < N_COMMANDS; i++)
+        all[1 + i] = commands[i].options;
+    const char *name = cli_first_arg(argc, argv, all, 1 + N_COMMANDS);
+    const cli_command *cmd = name ? find_command(name) : NULL;
+
+    char *args[16], err[512];
+    int n_args = 0;
+    const cli_option *tables[2] = {global_options, cmd ? cmd->options : NULL};
+    if (!cli_parse_argv(argc, argv, tables, 2, &opt, args, 16, &n_args, err, sizeof err))
+        return usage_error(cmd, "%s", err);
+    if (name && !cmd)
+        return usage_error(NULL, "unknown command '%s'", name);
+    if (opt.version) {
+        printf("mmrun %s\n", mm_version());
+        return 0;
+    }
+    if (opt.help) {
+        cmd ? print_usage(stdout, cmd) : print_help(stdout);
+        return 0;
+    }
+    if (!cmd) {
+        print_help(stderr);
+        return 2;
+    }
+    if (n_args - 1 < cmd->min_args)
+        return usage_error(cmd, "%s needs %s", cmd->name, cmd->needs);
+    if (n_args - 1 > cmd->max_args)
+        return usage_error(cmd, "%s: unexpected argument '%s'", cmd->name, args[1 + cmd->max_args]);
+    if (opt.verbose)
+        mm_log_set_level(MM_LOG_DEBUG);
+    return cmd->run(n_args, args, &opt);
+}
