@@ -142,8 +142,11 @@ mm_tensor *mm_nn_attention(mm_graph *g, mm_tensor *x, mm_tensor *kv, const mm_nn
 {
     if (!g || g->status != MM_OK)
         return NULL;
-    if (!x || !a || (!kv && !(a->k && a->v)))
+    if (!x || !a)
         return mm_graph_fail(g, MM_ERR_INVALID, "attention: NULL input");
+    if (!kv && !(a->k && a->v))
+        return mm_graph_fail(g, MM_ERR_INVALID, "attention %s: no keys/values (neither an input nor stored k/v)",
+                             a->q_w ? a->q_w->name : "");
     if (!is_dtb(x) || (kv && (!is_dtb(kv) || x->ne[2] != kv->ne[2])))
         return mm_graph_fail(g, MM_ERR_INVALID, "attention: x {%lld,%lld,%lld,%lld} and kv {%lld,%lld,%lld,%lld} are not {D,T,B}",
                        (long long)x->ne[0], (long long)x->ne[1], (long long)x->ne[2], (long long)x->ne[3],
