@@ -77,6 +77,9 @@ mm_status mm_runtime_find_plugin(const mm_runtime *rt, const char *model_type, u
         const mm_plugin *p = rt->plugins.items[i].info.plugin;
         if (!p)
             continue;
+        if (!p->model_types[0].model_type && used < sizeof found) /* loaded, claims nothing yet */
+            used += (size_t)snprintf(found + used, sizeof found - used, "%s%s (no model types)", used ? ", " : "",
+                                     p->name);
         for (const mm_plugin_model_type *t = p->model_types; t->model_type; t++) {
             if (strcmp(t->model_type, model_type) == 0 && (t->roles & role)) {
                 *out = p;

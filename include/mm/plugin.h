@@ -103,7 +103,8 @@ typedef struct mm_encoder_ops {
  * batch is always the outermost dimension (ne[n_dims - 1] == B), so the
  * runtime can reorder sequences (beam search) without knowing the layout.
  * Self-attention buffers are sized for T_max positions (at most n_ctx),
- * cross-attention buffers for T_src frames. */
+ * cross-attention buffers for T_src frames. The dry build after load is a
+ * cross K/V graph and a step graph for one sequence (B = 1, N = 1). */
 
 typedef enum mm_decoder_buffer {
     MM_DECODER_SELF_KV = 0,  /* the self-attention cache, T_max positions */
