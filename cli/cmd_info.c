@@ -32,7 +32,7 @@ static void print_plugins(const mm_runtime *rt)
             print_roles(t->roles);
             printf(")");
         }
-        printf("\n");
+        printf("%s\n", pi->plugin->model_types[0].model_type ? "" : " none yet");
     }
     if (n == 0)
         printf("  none (searched %s)\n", mm_runtime_plugin_search_path(rt));
@@ -60,21 +60,31 @@ static void print_devices(void)
     }
 }
 
-/* Which plugin serves each part of the folder. The encoder is loaded (its
+/* Which plugin serves each part of the folder (the runtime's routing
+ * table); "no plugin" for a part no plugin runs. The encoder is loaded (its
  * config and every weight checked, so a broken download fails here); the
  * decoder and embedder are only looked up. */
 static int print_parts(mm_runtime *rt, const mm_model *m)
 {
-    const char *type = mm_model_type(m), *enc_type = type, *dec_type = NULL;
-    if (strcmp(type, "whisper") == 0)
-        dec_type = "whisper";
-    else if (strcmp(type, "vision-encoder-decoder") == 0 &&
-             (mm_config_string(m, "encoder.model_type", &enc_type) != MM_OK ||
-              mm_config_string(m, "decoder.model_type", &dec_type) != MM_OK))
+    mm_route route;
+    if (mm_model_route(m, &route) != MM_OK)
         return cli_fail("config");
-    const mm_plugin *p = NULL;
     bool any = false;
-    if (mm_runtime_find_plugin(rt, enc_type, MM_ROLE_ENCODER, &p) == MM_OK) {
+    for (int32_t i = 0; i < route.n_parts; i++) {
+        const mm_model_part *part = &route.parts[i];
+        const char *role = mm_plugin_role_name(part->role);
+        const mm_plugin *p = NULL;
+        if (mm_runtime_find_plugin(rt, part->model_type, part->role, &p) != MM_OK) {
+            /* Unlisted families (a bare encoder of an unknown type) fail below. */
+            if (route.family)
+                printf("  %s: no plugin (%s)\n", role, mm_error_message());
+            continue;
+        }
+        any = true;
+        if (part->role != MM_ROLE_ENCODER) {
+            printf("  %s: plugin %s (%s)\n", role, p->name, part->model_type);
+            continue;
+        }
         mm_encoder *enc = NULL;
         if (mm_encoder_init(rt, m, &enc) != MM_OK)
             return cli_fail("encoder");
@@ -88,20 +98,10 @@ static int print_parts(mm_runtime *rt, const mm_model *m)
         }
         printf("\n");
         mm_encoder_free(enc);
-        any = true;
     }
-    if (dec_type && mm_runtime_find_plugin(rt, dec_type, MM_ROLE_DECODER, &p) == MM_OK) {
-        printf("  decoder: plugin %s (%s)\n", p->name, dec_type);
-        any = true;
-    } else if (dec_type) { /* the encoder may still be of use; say what is missing */
-        printf("  decoder: none (%s)\n", mm_error_message());
-    }
-    if (mm_runtime_find_plugin(rt, type, MM_ROLE_EMBEDDER, &p) == MM_OK) {
-        printf("  embedder: plugin %s\n", p->name);
-        any = true;
-    }
-    if (!any) { /* the lookup again, for its message naming what was found */
-        mm_runtime_find_plugin(rt, enc_type, MM_ROLE_ENCODER, &p);
+    if (!any && !route.family) { /* the lookup again, for its message naming what was found */
+        const mm_plugin *p = NULL;
+        mm_runtime_find_plugin(rt, route.parts[0].model_type, route.parts[0].role, &p);
         return cli_fail("model");
     }
     return 0;

@@ -1,4 +1,7 @@
-/* Routes a model folder to the plugin that encodes its media, and runs it. */
+/* Runs the encoder part of a model folder (the routing table says where it
+ * lives) through the plugin serving its model_type. */
+#include "plugin_graph.h"
+#include "routing.h"
 #include "runtime_impl.h"
 
 #include <stdlib.h>
@@ -8,40 +11,28 @@ struct mm_encoder {
     mm_runtime *rt;
     const mm_plugin *plugin;
     void *state;
+    mm_model_part part;
     mm_component component;
-    mm_weights *weights; /* the model's weights on the runtime's backend */
-    char model_type[64];
-    /* The last graph built, reused while the batch size stays the same so
-     * the backend keeps its buffers. */
-    mm_graph *graph;
-    mm_tensor *input, *output;
+    /* The last graph built (first the dry build at init, batch 1), reused
+     * while the batch size stays the same so the backend keeps its buffers. */
+    mm_encoder_graph graph;
     int32_t graph_batch;
+    mm_weights *weights; /* the model's weights on the runtime's backend */
 };
 
-/* Where the encoder of a model folder lives: its model_type, config section
- * and weight prefix. */
-static mm_status locate_encoder(const mm_model *m, mm_encoder *e)
+/* Replaces the encoder's graph by one for `batch` items. */
+static mm_status encoder_rebuild(mm_encoder *e, int32_t batch)
 {
-    const char *type = mm_model_type(m);
-    e->component.model = m;
-    e->component.config_prefix = "";
-    e->component.weight_prefix = "";
-    if (strcmp(type, "whisper") == 0) {
-        e->component.weight_prefix = "model.encoder.";
-    } else if (strcmp(type, "vision-encoder-decoder") == 0) {
-        mm_status s = mm_config_string(m, "encoder.model_type", &type);
-        if (s != MM_OK)
-            return mm_error_wrap(s, "vision-encoder-decoder");
-        e->component.config_prefix = "encoder.";
-        e->component.weight_prefix = "encoder.";
-    }
-    if (strlen(type) >= sizeof e->model_type)
-        return mm_error_set(MM_ERR_FORMAT, "model_type '%.40s...' is too long", type);
-    strcpy(e->model_type, type);
+    mm_graph_free(e->graph.graph);
+    e->graph = (mm_encoder_graph){0};
+    e->graph_batch = 0;
+    mm_status s = mm_encoder_graph_build(e->plugin->encoder, e->state, batch, &e->graph);
+    if (s != MM_OK)
+        return s;
+    mm_graph_set_weights(e->graph.graph, e->weights);
+    e->graph_batch = batch;
     return MM_OK;
 }
-
-static mm_status build_graph(mm_encoder *e, int32_t batch);
 
 mm_status mm_encoder_init(mm_runtime *rt, const mm_model *m, mm_encoder **out)
 {
@@ -50,22 +41,24 @@ mm_status mm_encoder_init(mm_runtime *rt, const mm_model *m, mm_encoder **out)
     if (!e)
         return mm_error_set(MM_ERR_NOMEM, "encoder: out of memory");
     e->rt = rt;
-    mm_status s = locate_encoder(m, e);
+    mm_status s = mm_route_component(m, MM_ROLE_ENCODER, &e->part, &e->component);
     if (s == MM_OK)
-        s = mm_runtime_find_plugin(rt, e->model_type, MM_ROLE_ENCODER, &e->plugin);
-    if (s == MM_OK) {
-        s = e->plugin->encoder->load(&e->component, &e->state);
-        if (s != MM_OK)
-            mm_error_wrap(s, "%s: %s encoder (plugin %s)", mm_model_dir(m), e->model_type, e->plugin->name);
-    }
-    /* Uploading the weights is part of loading: a model too big for the
-     * device fails here, not at the first input. */
+        s = mm_runtime_find_plugin(rt, e->part.model_type, MM_ROLE_ENCODER, &e->plugin);
     if (s == MM_OK)
         s = mm_weights_init(mm_runtime_backend(rt), m, &e->weights);
-    if (s == MM_OK)
-        s = build_graph(e, 1);
-    if (s == MM_OK)
-        s = mm_weights_load(e->weights, e->graph);
+    if (s == MM_OK) {
+        s = e->plugin->encoder->load(&e->component, &e->state);
+        /* The dry build: every weight name and shape the encoder reads is
+         * checked now, not at the first run. Its graph (batch 1) is kept. */
+        if (s == MM_OK)
+            s = encoder_rebuild(e, 1);
+        /* Uploading the weights is part of loading: a model too big for
+         * the device fails here, not at the first input. */
+        if (s == MM_OK)
+            s = mm_weights_load(e->weights, e->graph.graph);
+        if (s != MM_OK)
+            mm_error_wrap(s, "%s: %s encoder (plugin %s)", mm_model_dir(m), e->part.model_type, e->plugin->name);
+    }
     if (s != MM_OK) {
         mm_encoder_free(e);
         return s;
@@ -78,10 +71,10 @@ void mm_encoder_free(mm_encoder *e)
 {
     if (!e)
         return;
+    mm_graph_free(e->graph.graph);
+    mm_weights_free(e->weights);
     if (e->state)
         e->plugin->encoder->free(e->state);
-    mm_graph_free(e->graph);
-    mm_weights_free(e->weights);
     free(e);
 }
 
@@ -97,57 +90,33 @@ mm_status mm_encoder_input_shape(const mm_encoder *e, int32_t batch, mm_shape *o
     return e->plugin->encoder->input_shape(e->state, batch, out);
 }
 
-static mm_status build_graph(mm_encoder *e, int32_t batch)
-{
-    mm_shape shape;
-    mm_status s = mm_encoder_input_shape(e, batch, &shape);
-    if (s != MM_OK)
-        return s;
-    mm_graph_free(e->graph);
-    e->graph = mm_graph_init();
-    e->graph_batch = 0;
-    if (!e->graph)
-        return MM_ERR_NOMEM;
-    e->input = mm_graph_input(e->graph, MM_DTYPE_F32, shape.n_dims, shape.ne, NULL);
-    mm_tensor_set_name(e->input, "encoder input");
-    s = mm_graph_status(e->graph);
-    if (s == MM_OK)
-        s = e->plugin->encoder->build(e->state, e->graph, e->input, &e->output);
-    mm_graph_set_weights(e->graph, e->weights);
-    if (s == MM_OK)
-        mm_graph_output(e->graph, e->output);
-    if (s == MM_OK)
-        s = mm_graph_status(e->graph);
-    if (s != MM_OK)
-        return mm_error_wrap(s, "%s encoder graph", e->model_type);
-    e->graph_batch = batch;
-    return MM_OK;
-}
-
 mm_status mm_encoder_run(mm_encoder *e, const float *input, int32_t batch, float **out, mm_shape *shape)
 {
     *out = NULL;
-    mm_status s = MM_OK;
-    if (!e->graph || e->graph_batch != batch)
-        s = build_graph(e, batch);
+    if (batch < 1)
+        return mm_error_set(MM_ERR_INVALID, "encoder: batch of %d", batch);
+    if (!e->graph.graph || e->graph_batch != batch) {
+        mm_status s = encoder_rebuild(e, batch);
+        if (s != MM_OK)
+            return mm_error_wrap(s, "%s encoder graph", e->part.model_type);
+    }
+    mm_tensor *output = e->graph.output;
+    mm_tensor_set_data(e->graph.input, input);
+    mm_status s = mm_backend_compute(mm_runtime_backend(e->rt), e->graph.graph);
     if (s != MM_OK)
         return s;
-    mm_tensor_set_data(e->input, input);
-    s = mm_backend_compute(mm_runtime_backend(e->rt), e->graph);
-    if (s != MM_OK)
-        return s;
-    size_t bytes = (size_t)mm_tensor_nelements(e->output) * sizeof(float);
+    size_t bytes = (size_t)mm_tensor_nelements(output) * sizeof(float);
     float *result = malloc(bytes);
     if (!result)
         return mm_error_set(MM_ERR_NOMEM, "encoder: cannot allocate %zu bytes of output", bytes);
-    s = mm_tensor_read(e->output, result, bytes);
+    s = mm_tensor_read(output, result, bytes);
     if (s != MM_OK) {
         free(result);
         return s;
     }
-    shape->n_dims = mm_tensor_n_dims(e->output);
+    shape->n_dims = mm_tensor_n_dims(output);
     for (int i = 0; i < MM_MAX_DIMS; i++)
-        shape->ne[i] = mm_tensor_ne(e->output, i);
+        shape->ne[i] = mm_tensor_ne(output, i);
     *out = result;
     return MM_OK;
 }

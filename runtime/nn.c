@@ -111,31 +111,69 @@ static mm_tensor *split_heads(mm_graph *g, mm_tensor *x, int32_t n_head)
     return mm_permute(g, mm_reshape(g, x, 4, ne), 0, 2, 1, 3);
 }
 
+static bool is_dtb(const mm_tensor *t)
+{
+    return t->ne[3] == 1;
+}
+
+void mm_nn_attention_kv(mm_graph *g, mm_tensor *kv, const mm_nn_attn *a, mm_tensor **k, mm_tensor **v)
+{
+    *k = *v = NULL;
+    if (!g || g->status != MM_OK)
+        return;
+    if (!kv || !a || !is_dtb(kv) || a->n_head < 1) {
+        mm_graph_fail(g, MM_ERR_INVALID, "attention: no {D,T,B} keys/values input or %d heads", a ? a->n_head : 0);
+        return;
+    }
+    mm_tensor *kp = mm_nn_linear(g, kv, a->k_w, a->k_b);
+    mm_tensor *vp = mm_nn_linear(g, kv, a->v_w, a->v_b);
+    if (g->status != MM_OK)
+        return;
+    if (kp->ne[0] % a->n_head || vp->ne[0] % a->n_head) {
+        mm_graph_fail(g, MM_ERR_FORMAT, "attention %s: k/v widths %lld/%lld do not split into %d heads", a->k_w->name,
+                      (long long)kp->ne[0], (long long)vp->ne[0], a->n_head);
+        return;
+    }
+    *k = split_heads(g, kp, a->n_head);
+    *v = split_heads(g, vp, a->n_head);
+}
+
 mm_tensor *mm_nn_attention(mm_graph *g, mm_tensor *x, mm_tensor *kv, const mm_nn_attn *a)
 {
     if (!g || g->status != MM_OK)
         return NULL;
-    if (!x || !kv || !a)
+    if (!x || !a)
         return mm_graph_fail(g, MM_ERR_INVALID, "attention: NULL input");
-    if (x->ne[3] != 1 || kv->ne[3] != 1 || x->ne[2] != kv->ne[2])
+    if (!kv && !(a->k && a->v))
+        return mm_graph_fail(g, MM_ERR_INVALID, "attention %s: no keys/values (neither an input nor stored k/v)",
+                             a->q_w ? a->q_w->name : "");
+    if (!is_dtb(x) || (kv && (!is_dtb(kv) || x->ne[2] != kv->ne[2])))
         return mm_graph_fail(g, MM_ERR_INVALID, "attention: x {%lld,%lld,%lld,%lld} and kv {%lld,%lld,%lld,%lld} are not {D,T,B}",
                        (long long)x->ne[0], (long long)x->ne[1], (long long)x->ne[2], (long long)x->ne[3],
-                       (long long)kv->ne[0], (long long)kv->ne[1], (long long)kv->ne[2], (long long)kv->ne[3]);
+                       (long long)(kv ? kv->ne[0] : 0), (long long)(kv ? kv->ne[1] : 0),
+                       (long long)(kv ? kv->ne[2] : 0), (long long)(kv ? kv->ne[3] : 0));
     if (a->n_head < 1)
         return mm_graph_fail(g, MM_ERR_INVALID, "attention: %d heads", a->n_head);
-    mm_tensor *q = mm_nn_linear(g, x, a->q_w, a->q_b);
-    mm_tensor *k = mm_nn_linear(g, kv, a->k_w, a->k_b);
-    mm_tensor *v = mm_nn_linear(g, kv, a->v_w, a->v_b);
+    mm_tensor *q = mm_nn_linear(g, x, a->q_w, a->q_b), *k = a->k, *v = a->v;
+    if (!(k && v))
+        mm_nn_attention_kv(g, kv, a, &k, &v);
     if (g->status != MM_OK)
         return NULL;
-    if (q->ne[0] != k->ne[0] || q->ne[0] % a->n_head || v->ne[0] % a->n_head)
-        return mm_graph_fail(g, MM_ERR_FORMAT, "attention %s: q/k/v widths %lld/%lld/%lld do not split into %d heads",
-                       a->q_w->name, (long long)q->ne[0], (long long)k->ne[0], (long long)v->ne[0], a->n_head);
+    int64_t hd = q->ne[0] / a->n_head;
+    if (q->ne[0] % a->n_head || k->ne[0] != hd || k->ne[2] < 1 || a->n_head % k->ne[2])
+        return mm_graph_fail(g, MM_ERR_FORMAT, "attention %s: q width %lld does not split into %d heads of keys {%lld,..,%lld heads}",
+                       a->q_w->name, (long long)q->ne[0], a->n_head, (long long)k->ne[0], (long long)k->ne[2]);
+    if (a->kv_update) {
+        a->kv_update(a->kv_ctx, g, &k, &v);
+        if (g->status != MM_OK)
+            return NULL;
+        if (!k || !v)
+            return mm_graph_fail(g, MM_ERR_INVALID, "attention %s: the cache gave no keys/values", a->q_w->name);
+    }
     int64_t tq = x->ne[1], nb = x->ne[2];
     /* {hd_v, H, Tq, B}: heads adjacent, so merging them is a plain reshape. */
-    mm_tensor *o = mm_attention(g, split_heads(g, q, a->n_head), split_heads(g, k, a->n_head),
-                                split_heads(g, v, a->n_head), a->mask, a->scale, a->causal);
-    o = mm_reshape(g, o, nb > 1 ? 3 : 2, (int64_t[]){v->ne[0], tq, nb});
+    mm_tensor *o = mm_attention(g, split_heads(g, q, a->n_head), k, v, a->mask, a->scale, a->causal);
+    o = mm_reshape(g, o, nb > 1 ? 3 : 2, (int64_t[]){v->ne[0] * a->n_head, tq, nb});
     return mm_nn_linear(g, o, a->o_w, a->o_b);
 }
 
@@ -144,6 +182,23 @@ mm_tensor *mm_nn_ffn(mm_graph *g, mm_tensor *x, mm_tensor *w1, mm_tensor *b1, mm
 {
     mm_tensor *h = mm_gelu(g, mm_nn_linear(g, x, w1, b1), act);
     return mm_nn_linear(g, h, w2, b2);
+}
+
+mm_tensor *mm_nn_block_build(mm_graph *g, mm_tensor *x, mm_tensor *enc, const mm_nn_block *b)
+{
+    if (!g || g->status != MM_OK)
+        return NULL;
+    if (!x || !b)
+        return mm_graph_fail(g, MM_ERR_INVALID, "block: NULL input");
+    mm_tensor *h = mm_layer_norm(g, x, b->ln1.w, b->ln1.b, b->eps);
+    x = mm_add(g, x, mm_nn_attention(g, h, h, &b->attn));
+    if (b->cross.q_w) {
+        h = mm_layer_norm(g, x, b->ln_cross.w, b->ln_cross.b, b->eps);
+        x = mm_add(g, x, mm_nn_attention(g, h, enc, &b->cross));
+    }
+    h = mm_layer_norm(g, x, b->ln2.w, b->ln2.b, b->eps);
+    h = mm_nn_ffn(g, h, b->fc1_w, b->fc1_b, b->fc2_w, b->fc2_b, b->act);
+    return mm_add(g, x, h);
 }
 
 mm_status mm_nn_gelu_kind(const char *hidden_act, mm_gelu_kind *out)

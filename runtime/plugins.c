@@ -19,24 +19,68 @@
 #define PLUGIN_FILE_PREFIX "mmplugin_"
 #define PLUGIN_FILE_SUFFIX ".so"
 
-/* Checks the table a plugin's entry point returned. */
+/* A role's table as the plugin gave it, and whether every entry is set. */
+static const void *role_table(const mm_plugin *p, uint32_t role, bool *complete)
+{
+    switch (role) {
+    case MM_ROLE_ENCODER: {
+        const mm_encoder_ops *o = p->encoder;
+        *complete = o && o->load && o->free && o->input_shape && o->build;
+        return o;
+    }
+    case MM_ROLE_DECODER: {
+        const mm_decoder_ops *o = p->decoder;
+        *complete = o && o->load && o->free && o->dims && o->buffer_shape && o->build_cross_kv && o->build_step;
+        return o;
+    }
+    case MM_ROLE_EMBEDDER: {
+        const mm_embedder_ops *o = p->embedder;
+        *complete = o && o->load && o->free && o->dims && o->image_input_shape && o->build_image && o->build_text;
+        return o;
+    }
+    }
+    *complete = false;
+    return NULL;
+}
+
+/* Checks the table a plugin's entry point returned: its ABI first (nothing
+ * else of a table of another ABI may be read), then that the roles it
+ * declares are exactly the roles it has tables for, so that no lookup ever
+ * lands on a plugin that cannot run what it was found for. */
 static mm_status plugin_validate(const char *path, const mm_plugin *p)
 {
     if (!p)
         return mm_error_set(MM_ERR_PLUGIN, "%s: %s() returned NULL", path, MM_PLUGIN_ENTRY_SYMBOL);
     if (p->abi_version != MM_PLUGIN_ABI_VERSION)
         return mm_error_set(MM_ERR_PLUGIN,
-                            "%s: built for plugin ABI %u but this runtime speaks ABI %u; rebuild the plugin against "
-                            "this version of mmrun",
+                            "plugin %s was built for plugin ABI %u; this runtime needs ABI %u (rebuild it against "
+                            "this version of mmrun)",
                             path, p->abi_version, MM_PLUGIN_ABI_VERSION);
     if (!p->name || !p->name[0] || !p->model_types)
         return mm_error_set(MM_ERR_PLUGIN, "%s: plugin table has no name or no model types", path);
-    for (const mm_plugin_model_type *t = p->model_types; t->model_type; t++)
-        if ((t->roles & MM_ROLE_ENCODER) && !p->encoder)
-            return mm_error_set(MM_ERR_PLUGIN, "%s: declares '%s' as an encoder but has no encoder table", path,
-                                t->model_type);
-    if (p->encoder && (!p->encoder->load || !p->encoder->free || !p->encoder->input_shape || !p->encoder->build))
-        return mm_error_set(MM_ERR_PLUGIN, "%s: encoder table is incomplete", path);
+    uint32_t declared = 0;
+    for (const mm_plugin_model_type *t = p->model_types; t->model_type; t++) {
+        if (t->roles & ~(uint32_t)MM_ROLE_ALL)
+            return mm_error_set(MM_ERR_PLUGIN, "%s: declares unknown roles 0x%x for '%s'", path,
+                                (unsigned)(t->roles & ~(uint32_t)MM_ROLE_ALL), t->model_type);
+        for (uint32_t bit = 1; bit & MM_ROLE_ALL; bit <<= 1) {
+            bool complete;
+            if ((t->roles & bit) && !role_table(p, bit, &complete))
+                return mm_error_set(MM_ERR_PLUGIN, "%s: declares '%s' as %s but has no %s table", path,
+                                    t->model_type, mm_plugin_role_name(bit), mm_plugin_role_name(bit));
+        }
+        declared |= t->roles;
+    }
+    for (uint32_t bit = 1; bit & MM_ROLE_ALL; bit <<= 1) {
+        bool complete;
+        if (!role_table(p, bit, &complete))
+            continue;
+        if (!complete)
+            return mm_error_set(MM_ERR_PLUGIN, "%s: %s table is incomplete", path, mm_plugin_role_name(bit));
+        if (!(declared & bit))
+            return mm_error_set(MM_ERR_PLUGIN, "%s: has a %s table but no model type declares the %s role", path,
+                                mm_plugin_role_name(bit), mm_plugin_role_name(bit));
+    }
     return MM_OK;
 }
 

@@ -57,14 +57,15 @@ const char *mm_runtime_plugin_search_path(const mm_runtime *rt)
     return rt->plugins.searched ? rt->plugins.searched : "";
 }
 
-static const char *role_name(uint32_t role)
+/* "encoder+decoder" for a set of role bits, into buf. */
+static const char *roles_string(uint32_t roles, char *buf, size_t size)
 {
-    switch (role) {
-    case MM_ROLE_ENCODER: return "encoder";
-    case MM_ROLE_DECODER: return "decoder";
-    case MM_ROLE_EMBEDDER: return "embedder";
-    }
-    return "component";
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t bit = 1; bit & MM_ROLE_ALL; bit <<= 1)
+        if ((roles & bit) && used < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "+" : "", mm_plugin_role_name(bit));
+    return buf;
 }
 
 mm_status mm_runtime_find_plugin(const mm_runtime *rt, const char *model_type, uint32_t role, const mm_plugin **out)
@@ -76,21 +77,25 @@ mm_status mm_runtime_find_plugin(const mm_runtime *rt, const char *model_type, u
         const mm_plugin *p = rt->plugins.items[i].info.plugin;
         if (!p)
             continue;
+        if (!p->model_types[0].model_type && used < sizeof found) /* loaded, claims nothing yet */
+            used += (size_t)snprintf(found + used, sizeof found - used, "%s%s (no model types)", used ? ", " : "",
+                                     p->name);
         for (const mm_plugin_model_type *t = p->model_types; t->model_type; t++) {
             if (strcmp(t->model_type, model_type) == 0 && (t->roles & role)) {
                 *out = p;
                 return MM_OK;
             }
+            char roles[64];
             if (used < sizeof found)
                 used += (size_t)snprintf(found + used, sizeof found - used, "%s%s (%s %s)", used ? ", " : "",
-                                         p->name, t->model_type, role_name(t->roles & -t->roles));
+                                         p->name, t->model_type, roles_string(t->roles, roles, sizeof roles));
         }
     }
     if (!used)
         return mm_error_set(MM_ERR_PLUGIN,
                             "no plugin runs model_type '%s' as %s: no plugins were found (searched %s; set "
                             "MM_PLUGIN_PATH to the folder holding mmplugin_*.so)",
-                            model_type, role_name(role), rt->plugins.searched ? rt->plugins.searched : "nothing");
+                            model_type, mm_plugin_role_name(role), rt->plugins.searched ? rt->plugins.searched : "nothing");
     return mm_error_set(MM_ERR_UNSUPPORTED, "no plugin runs model_type '%s' as %s; plugins found: %s", model_type,
-                        role_name(role), found);
+                        mm_plugin_role_name(role), found);
 }

@@ -45,9 +45,43 @@ MM_API mm_status mm_runtime_find_plugin(const mm_runtime *rt, const char *model_
 MM_API mm_status mm_plugin_open(const char *path, const mm_plugin **out, void **handle);
 MM_API void mm_plugin_close(void *handle);
 
-/* The encoder of a model folder (which must outlive it), chosen by
- * config.json: whisper -> audio,
- * vision-encoder-decoder -> encoder.model_type, ... */
+/* ---- routing: a model folder -> its parts -------------------------------
+ * One table in the runtime, read by every lookup (the encoder below,
+ * `mmrun info`), keyed by config.json's model_type:
+ *   whisper                 encoder (whisper, "", "model.encoder.")
+ *                           decoder (whisper, "", "model.decoder.")
+ *   vision-encoder-decoder  encoder (encoder.model_type, "encoder.", "encoder.")
+ *                           decoder (decoder.model_type, "decoder.", "decoder.")
+ *   clip                    embedder (clip, "", ""): one part, both towers,
+ *                           whose plugin reads vision_config/text_config
+ *   any other type          encoder (the type itself, "", ""): a bare encoder
+ * A part's strings live as long as the model. */
+#define MM_ROUTE_MAX_PARTS 4
+typedef struct mm_model_part {
+    uint32_t role;             /* one mm_plugin_role bit                     */
+    const char *model_type;    /* the model_type a plugin must run           */
+    const char *config_prefix; /* prefix of its config keys                  */
+    const char *weight_prefix; /* prefix of its weight names                 */
+} mm_model_part;
+typedef struct mm_route {
+    const char *family; /* the table row: "whisper", ...; NULL when the
+                         * folder's model_type is not listed (bare encoder) */
+    int32_t n_parts;
+    mm_model_part parts[MM_ROUTE_MAX_PARTS];
+} mm_route;
+/* The parts of a model folder; fails when a part's model_type key (such as
+ * encoder.model_type) is missing. */
+MM_API mm_status mm_model_route(const mm_model *m, mm_route *out);
+/* The part playing `role`, or NULL. */
+MM_API const mm_model_part *mm_route_part(const mm_route *r, uint32_t role);
+/* "encoder", "decoder", "embedder" for one role bit. */
+MM_API const char *mm_plugin_role_name(uint32_t role);
+
+/* The encoder of a model folder (which must outlive it): its encoder part
+ * (see the routing table) run by the plugin serving that part's model_type.
+ * The plugin loads the config, then the runtime builds the graph once, so a
+ * config or checkpoint that does not fit fails here, naming the key or
+ * weight. */
 MM_API mm_status mm_encoder_init(mm_runtime *rt, const mm_model *m, mm_encoder **out);
 MM_API void mm_encoder_free(mm_encoder *e);
 MM_API const mm_plugin *mm_encoder_plugin(const mm_encoder *e);

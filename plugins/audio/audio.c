@@ -3,9 +3,9 @@
  *
  * Weights are read under the component's weight prefix ("model.encoder." in
  * a WhisperForConditionalGeneration folder), config under its config prefix
- * ("" there). Every value the graph depends on is checked at load, by
- * building the graph once without data, so a wrong checkpoint is refused
- * before any compute. */
+ * ("" there). The config is checked at load; the runtime then builds the
+ * graph once without data, so a wrong checkpoint is refused before any
+ * compute. */
 #include "mm/nn.h"
 #include "mm/plugin.h"
 
@@ -91,27 +91,32 @@ static mm_status whisper_build_layer(const whisper_encoder *e, mm_graph *g, mm_t
     mm_status s = mm_graph_status(g);
     if (s != MM_OK || (s = mm_nn_expect_shape(fc1_w, hp->n_state, hp->n_ff, 1, 1)) != MM_OK)
         return s;
-    mm_tensor *h = mm_layer_norm(g, *x, mm_nn_weight(g, c, "layers.%d.self_attn_layer_norm.weight", il),
-                                 mm_nn_weight(g, c, "layers.%d.self_attn_layer_norm.bias", il), WHISPER_LN_EPS);
-    /* HF scales q by head_dim^-0.5 before q.k^T; scaling the scores is the
-     * same product. k_proj has no bias in Whisper. */
-    mm_nn_attn attn = {
-        .q_w = mm_nn_weight(g, c, "layers.%d.self_attn.q_proj.weight", il),
-        .q_b = mm_nn_weight(g, c, "layers.%d.self_attn.q_proj.bias", il),
-        .k_w = mm_nn_weight(g, c, "layers.%d.self_attn.k_proj.weight", il),
-        .v_w = mm_nn_weight(g, c, "layers.%d.self_attn.v_proj.weight", il),
-        .v_b = mm_nn_weight(g, c, "layers.%d.self_attn.v_proj.bias", il),
-        .o_w = mm_nn_weight(g, c, "layers.%d.self_attn.out_proj.weight", il),
-        .o_b = mm_nn_weight(g, c, "layers.%d.self_attn.out_proj.bias", il),
-        .n_head = (int32_t)hp->n_head,
-        .scale = 1.0f / sqrtf((float)(hp->n_state / hp->n_head)),
+    mm_nn_block blk = {
+        .eps = WHISPER_LN_EPS,
+        .ln1 = {mm_nn_weight(g, c, "layers.%d.self_attn_layer_norm.weight", il),
+                mm_nn_weight(g, c, "layers.%d.self_attn_layer_norm.bias", il)},
+        /* HF scales q by head_dim^-0.5 before q.k^T; scaling the scores is
+         * the same product. k_proj has no bias in Whisper. */
+        .attn = {
+            .q_w = mm_nn_weight(g, c, "layers.%d.self_attn.q_proj.weight", il),
+            .q_b = mm_nn_weight(g, c, "layers.%d.self_attn.q_proj.bias", il),
+            .k_w = mm_nn_weight(g, c, "layers.%d.self_attn.k_proj.weight", il),
+            .v_w = mm_nn_weight(g, c, "layers.%d.self_attn.v_proj.weight", il),
+            .v_b = mm_nn_weight(g, c, "layers.%d.self_attn.v_proj.bias", il),
+            .o_w = mm_nn_weight(g, c, "layers.%d.self_attn.out_proj.weight", il),
+            .o_b = mm_nn_weight(g, c, "layers.%d.self_attn.out_proj.bias", il),
+            .n_head = (int32_t)hp->n_head,
+            .scale = 1.0f / sqrtf((float)(hp->n_state / hp->n_head)),
+        },
+        .ln2 = {mm_nn_weight(g, c, "layers.%d.final_layer_norm.weight", il),
+                mm_nn_weight(g, c, "layers.%d.final_layer_norm.bias", il)},
+        .fc1_w = fc1_w,
+        .fc1_b = mm_nn_weight(g, c, "layers.%d.fc1.bias", il),
+        .fc2_w = mm_nn_weight(g, c, "layers.%d.fc2.weight", il),
+        .fc2_b = mm_nn_weight(g, c, "layers.%d.fc2.bias", il),
+        .act = hp->act,
     };
-    mm_tensor *r = mm_add(g, *x, mm_nn_attention(g, h, h, &attn));
-    h = mm_layer_norm(g, r, mm_nn_weight(g, c, "layers.%d.final_layer_norm.weight", il),
-                      mm_nn_weight(g, c, "layers.%d.final_layer_norm.bias", il), WHISPER_LN_EPS);
-    h = mm_nn_ffn(g, h, fc1_w, mm_nn_weight(g, c, "layers.%d.fc1.bias", il),
-                  mm_nn_weight(g, c, "layers.%d.fc2.weight", il), mm_nn_weight(g, c, "layers.%d.fc2.bias", il), hp->act);
-    *x = mm_add(g, r, h);
+    *x = mm_nn_block_build(g, *x, NULL, &blk);
     return mm_graph_status(g);
 }
 
@@ -159,26 +164,19 @@ static void whisper_free(void *state)
     free(state);
 }
 
-/* Reads the config, then builds the batch-1 graph once without data: every
- * weight name and shape the encoder uses is checked here, not at first run. */
+/* Reads and checks the config; the runtime then builds the graph once
+ * without data, which checks every weight name and shape. */
 static mm_status whisper_load(const mm_component *c, void **state)
 {
     *state = NULL;
     if (!c || !c->model)
         return mm_error_set(MM_ERR_INVALID, "no model given");
     whisper_encoder *e = calloc(1, sizeof *e);
-    mm_graph *g = mm_graph_init();
-    mm_status s = e && g ? MM_OK : mm_error_set(MM_ERR_NOMEM, "out of memory");
-    if (s == MM_OK) {
-        e->c = *c;
-        e->c.config_prefix = c->config_prefix ? c->config_prefix : "";
-        s = whisper_load_hparams(&e->c, &e->hp);
-    }
-    mm_shape in;
-    mm_tensor *out = NULL;
-    if (s == MM_OK && (s = whisper_input_shape(e, 1, &in)) == MM_OK)
-        s = whisper_build(e, g, mm_graph_input(g, MM_DTYPE_F32, in.n_dims, in.ne, NULL), &out);
-    mm_graph_free(g);
+    if (!e)
+        return mm_error_set(MM_ERR_NOMEM, "out of memory");
+    e->c = *c;
+    e->c.config_prefix = c->config_prefix ? c->config_prefix : "";
+    mm_status s = whisper_load_hparams(&e->c, &e->hp);
     if (s != MM_OK) {
         free(e);
         return s;

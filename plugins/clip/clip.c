@@ -1,19 +1,17 @@
-/* CLIP image/text embedder. The model code arrives with the embeddings
- * pipeline; today the plugin declares what it will run so `mmrun info` and
- * model routing can see it. */
+/* CLIP image/text embedder. Its towers arrive with the embeddings pipeline
+ * (mm_embedder_ops, ABI v2); until then the plugin declares no model type,
+ * since the runtime must never route a folder to a role it cannot run. */
 #include "mm/plugin.h"
 
 static const mm_plugin_model_type clip_types[] = {
-    {"clip", MM_ROLE_EMBEDDER},
     {NULL, 0},
 };
 
 static const mm_plugin clip_plugin = {
     .abi_version = MM_PLUGIN_ABI_VERSION,
     .name = "clip",
-    .description = "CLIP-style joint image/text embeddings",
+    .description = "CLIP-style joint image/text embeddings (towers not yet implemented)",
     .model_types = clip_types,
-    .encoder = NULL,
 };
 
 MM_PLUGIN_EXPORT const mm_plugin *mm_plugin_entry(void)

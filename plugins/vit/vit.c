@@ -3,9 +3,9 @@
  * {D, 1 + (S/P)^2, B}.
  *
  * In a vision-encoder-decoder folder the ViT config sits under "encoder."
- * and its weights under "encoder."; the runtime passes both prefixes. The
- * graph is built once without data at load, so every weight name and shape
- * is checked before any compute. */
+ * and its weights under "encoder."; the runtime passes both prefixes (and
+ * builds the graph once without data right after load, so every weight name
+ * and shape is checked before any compute). */
 #include "mm/nn.h"
 #include "mm/plugin.h"
 
@@ -114,30 +114,34 @@ static mm_status vit_build_layer(const vit_encoder *e, mm_graph *g, mm_tensor **
     mm_status s = mm_graph_status(g);
     if (s != MM_OK || (s = mm_nn_expect_shape(ff_w, hp->n_embd, hp->n_ff, 1, 1)) != MM_OK)
         return s;
-    mm_tensor *h = mm_layer_norm(g, *x, mm_nn_weight(g, c, "encoder.layer.%d.layernorm_before.weight", il),
-                                 mm_nn_weight(g, c, "encoder.layer.%d.layernorm_before.bias", il), hp->eps);
-    /* ViT divides the scores by sqrt(head_dim). */
-    mm_nn_attn attn = {
-        .q_w = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.query.weight", il),
-        .k_w = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.key.weight", il),
-        .v_w = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.value.weight", il),
-        .o_w = mm_nn_weight(g, c, "encoder.layer.%d.attention.output.dense.weight", il),
-        .o_b = mm_nn_weight(g, c, "encoder.layer.%d.attention.output.dense.bias", il),
-        .n_head = (int32_t)hp->n_head,
-        .scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head)),
+    mm_nn_block blk = {
+        .eps = hp->eps,
+        .ln1 = {mm_nn_weight(g, c, "encoder.layer.%d.layernorm_before.weight", il),
+                mm_nn_weight(g, c, "encoder.layer.%d.layernorm_before.bias", il)},
+        /* ViT divides the scores by sqrt(head_dim). */
+        .attn = {
+            .q_w = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.query.weight", il),
+            .k_w = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.key.weight", il),
+            .v_w = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.value.weight", il),
+            .o_w = mm_nn_weight(g, c, "encoder.layer.%d.attention.output.dense.weight", il),
+            .o_b = mm_nn_weight(g, c, "encoder.layer.%d.attention.output.dense.bias", il),
+            .n_head = (int32_t)hp->n_head,
+            .scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head)),
+        },
+        .ln2 = {mm_nn_weight(g, c, "encoder.layer.%d.layernorm_after.weight", il),
+                mm_nn_weight(g, c, "encoder.layer.%d.layernorm_after.bias", il)},
+        .fc1_w = ff_w,
+        .fc1_b = mm_nn_weight(g, c, "encoder.layer.%d.intermediate.dense.bias", il),
+        .fc2_w = mm_nn_weight(g, c, "encoder.layer.%d.output.dense.weight", il),
+        .fc2_b = mm_nn_weight(g, c, "encoder.layer.%d.output.dense.bias", il),
+        .act = hp->act,
     };
     if (hp->qkv_bias) {
-        attn.q_b = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.query.bias", il);
-        attn.k_b = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.key.bias", il);
-        attn.v_b = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.value.bias", il);
+        blk.attn.q_b = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.query.bias", il);
+        blk.attn.k_b = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.key.bias", il);
+        blk.attn.v_b = mm_nn_weight(g, c, "encoder.layer.%d.attention.attention.value.bias", il);
     }
-    mm_tensor *r = mm_add(g, *x, mm_nn_attention(g, h, h, &attn));
-    h = mm_layer_norm(g, r, mm_nn_weight(g, c, "encoder.layer.%d.layernorm_after.weight", il),
-                      mm_nn_weight(g, c, "encoder.layer.%d.layernorm_after.bias", il), hp->eps);
-    h = mm_nn_ffn(g, h, ff_w, mm_nn_weight(g, c, "encoder.layer.%d.intermediate.dense.bias", il),
-                  mm_nn_weight(g, c, "encoder.layer.%d.output.dense.weight", il),
-                  mm_nn_weight(g, c, "encoder.layer.%d.output.dense.bias", il), hp->act);
-    *x = mm_add(g, r, h);
+    *x = mm_nn_block_build(g, *x, NULL, &blk);
     return mm_graph_status(g);
 }
 
@@ -187,8 +191,8 @@ static void vit_free(void *state)
     free(state);
 }
 
-/* Config first; then a data-less batch-1 build checks every weight name and
- * shape the encoder uses, so a wrong checkpoint fails here. */
+/* Reads and checks the config; the runtime then builds the graph once
+ * without data, which checks every weight name and shape. */
 static mm_status vit_load(const mm_component *c, void **state)
 {
     *state = NULL;
@@ -200,14 +204,6 @@ static mm_status vit_load(const mm_component *c, void **state)
     e->c = *c;
     e->c.config_prefix = c->config_prefix ? c->config_prefix : "";
     mm_status s = vit_load_hparams(&e->c, &e->hp);
-    if (s == MM_OK) {
-        mm_graph *g = mm_graph_init();
-        mm_shape in;
-        mm_tensor *out = NULL;
-        vit_input_shape(e, 1, &in);
-        s = g ? vit_build(e, g, mm_graph_input(g, MM_DTYPE_F32, in.n_dims, in.ne, NULL), &out) : MM_ERR_NOMEM;
-        mm_graph_free(g);
-    }
     if (s != MM_OK)
         free(e);
     else

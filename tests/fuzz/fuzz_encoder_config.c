@@ -11,6 +11,7 @@
  *   fuzz_encoder_config_vit -max_total_time=60 corpus-vit */
 #include "graph_impl.h"
 #include "model_impl.h"
+#include "plugin_graph.h"
 #include "mm/plugin.h"
 
 #include <stdio.h>
@@ -116,9 +117,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const mm_encoder_ops *ops = mm_plugin_entry()->encoder;
     mm_component c = {.model = g_model, .config_prefix = FUZZ_CONFIG_PREFIX, .weight_prefix = FUZZ_WEIGHT_PREFIX};
     void *state = NULL;
+    mm_encoder_graph dry = {0};
     mm_error_clear();
-    if (ops->load(&c, &state) == MM_OK) {
+    /* As mm_encoder_init: the plugin's load, then the runtime's dry build. */
+    mm_status s = ops->load(&c, &state);
+    if (s == MM_OK && (s = mm_encoder_graph_build(ops, state, 1, &dry)) != MM_OK)
+        ops->free(state);
+    if (s == MM_OK) {
         /* accepted: a batch of 2 must build, and its plan too */
+        mm_graph_free(dry.graph);
         mm_shape in;
         mm_graph *g = mm_graph_init();
         mm_tensor *out = NULL;

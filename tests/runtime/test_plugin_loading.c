@@ -30,6 +30,9 @@ static const mm_plugin_info *find_info(const mm_runtime *rt, const char *file)
     return NULL;
 }
 
+/* The real plugins load, each serving exactly the roles it has tables for:
+ * clip and textdec carry no model code yet, so they claim nothing and no
+ * lookup lands on them. */
 static void test_real_plugins_found(void **state)
 {
     (void)state;
@@ -37,8 +40,8 @@ static void test_real_plugins_found(void **state)
     static const struct { const char *file, *name, *type; uint32_t role; } want[] = {
         {"mmplugin_vit.so", "vit", "vit", MM_ROLE_ENCODER},
         {"mmplugin_audio.so", "audio", "whisper", MM_ROLE_ENCODER},
-        {"mmplugin_clip.so", "clip", "clip", MM_ROLE_EMBEDDER},
-        {"mmplugin_textdec.so", "textdec", "gpt2", MM_ROLE_DECODER},
+        {"mmplugin_clip.so", "clip", NULL, 0},
+        {"mmplugin_textdec.so", "textdec", NULL, 0},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const mm_plugin_info *pi = find_info(rt, want[i].file);
@@ -47,10 +50,28 @@ static void test_real_plugins_found(void **state)
         if (!pi->plugin)
             fail_msg("%s refused: %s", want[i].file, pi->error);
         assert_string_equal(pi->plugin->name, want[i].name);
+        assert_int_equal(pi->plugin->abi_version, MM_PLUGIN_ABI_VERSION);
+        if (!want[i].type) {
+            assert_null(pi->plugin->model_types[0].model_type);
+            assert_null(pi->plugin->encoder);
+            assert_null(pi->plugin->decoder);
+            assert_null(pi->plugin->embedder);
+            continue;
+        }
+        assert_string_equal(pi->plugin->model_types[0].model_type, want[i].type);
+        assert_int_equal(pi->plugin->model_types[0].roles, want[i].role);
+        assert_null(pi->plugin->model_types[1].model_type);
         const mm_plugin *p = NULL;
         assert_int_equal(mm_runtime_find_plugin(rt, want[i].type, want[i].role, &p), MM_OK);
         assert_ptr_equal(p, pi->plugin);
     }
+    /* The roles nobody implements yet find no plugin. */
+    const mm_plugin *p = NULL;
+    assert_int_equal(mm_runtime_find_plugin(rt, "whisper", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(mm_error_message(), "no plugin runs model_type 'whisper' as decoder"));
+    assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
+    assert_int_equal(mm_runtime_find_plugin(rt, "clip", MM_ROLE_EMBEDDER, &p), MM_ERR_UNSUPPORTED);
+    assert_null(p);
     mm_runtime_free(rt);
 }
 
@@ -87,10 +108,21 @@ static void expect_refused(const char *file, mm_status status, const char *needl
 static void test_wrong_abi_refused(void **state)
 {
     (void)state;
-    char needle[64];
-    snprintf(needle, sizeof needle, "ABI %u but this runtime speaks ABI %u", MM_PLUGIN_ABI_VERSION + 41,
-             MM_PLUGIN_ABI_VERSION);
+    char needle[128];
+    snprintf(needle, sizeof needle, "was built for plugin ABI %u; this runtime needs ABI %u",
+             MM_PLUGIN_ABI_VERSION + 41, MM_PLUGIN_ABI_VERSION);
     expect_refused("mmplugin_bad_abi.so", MM_ERR_PLUGIN, needle);
+}
+
+/* A plugin built for ABI 1 is refused with a message naming both versions. */
+static void test_abi_v1_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(MM_PLUGIN_ABI_VERSION, 2);
+    char needle[4200];
+    snprintf(needle, sizeof needle, "plugin %s/mmplugin_abi_v1.so was built for plugin ABI 1; this runtime needs ABI 2",
+             FAKE_PLUGIN_DIR);
+    expect_refused("mmplugin_abi_v1.so", MM_ERR_PLUGIN, needle);
 }
 
 static void test_missing_entry_refused(void **state)
@@ -99,10 +131,15 @@ static void test_missing_entry_refused(void **state)
     expect_refused("mmplugin_no_entry.so", MM_ERR_PLUGIN, "no mm_plugin_entry symbol");
 }
 
-static void test_encoder_role_without_table_refused(void **state)
+/* Declared roles must match the tables given, both ways. */
+static void test_role_without_table_refused(void **state)
 {
     (void)state;
-    expect_refused("mmplugin_no_encoder.so", MM_ERR_PLUGIN, "no encoder table");
+    expect_refused("mmplugin_no_encoder.so", MM_ERR_PLUGIN, "declares 'vit' as encoder but has no encoder table");
+    expect_refused("mmplugin_no_decoder.so", MM_ERR_PLUGIN, "declares 'gpt2' as decoder but has no decoder table");
+    expect_refused("mmplugin_no_embedder.so", MM_ERR_PLUGIN, "declares 'clip' as embedder but has no embedder table");
+    expect_refused("mmplugin_undeclared_decoder.so", MM_ERR_PLUGIN,
+                   "has a decoder table but no model type declares the decoder role");
 }
 
 static void test_missing_and_garbage_files(void **state)
@@ -142,8 +179,20 @@ static void test_registry_lists_broken_beside_good(void **state)
     assert_non_null(bad);
     assert_null(bad->plugin);
     assert_non_null(strstr(bad->error, "ABI"));
+    /* Every fake is refused (listed with its reason), none is used. */
+    static const char *const fakes[] = {"mmplugin_abi_v1.so", "mmplugin_no_decoder.so", "mmplugin_no_embedder.so",
+                                        "mmplugin_undeclared_decoder.so"};
+    for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++) {
+        const mm_plugin_info *pi = find_info(rt, fakes[i]);
+        assert_non_null(pi);
+        assert_null(pi->plugin);
+        assert_non_null(pi->error);
+    }
     const mm_plugin *p = NULL;
-    /* The refused plugin claimed whisper; the real audio plugin serves it. */
+    /* The refused plugins claimed gpt2 and clip: nobody serves them. */
+    assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
+    assert_int_equal(mm_runtime_find_plugin(rt, "clip", MM_ROLE_EMBEDDER, &p), MM_ERR_UNSUPPORTED);
+    /* The refused plugins claimed whisper; the real audio plugin serves it. */
     assert_int_equal(mm_runtime_find_plugin(rt, "whisper", MM_ROLE_ENCODER, &p), MM_OK);
     assert_string_equal(p->name, "audio");
     assert_non_null(strstr(mm_runtime_plugin_search_path(rt), FAKE_PLUGIN_DIR));
@@ -156,8 +205,9 @@ int main(void)
         cmocka_unit_test(test_real_plugins_found),
         cmocka_unit_test(test_unknown_model_type_names_plugins),
         cmocka_unit_test(test_wrong_abi_refused),
+        cmocka_unit_test(test_abi_v1_refused),
         cmocka_unit_test(test_missing_entry_refused),
-        cmocka_unit_test(test_encoder_role_without_table_refused),
+        cmocka_unit_test(test_role_without_table_refused),
         cmocka_unit_test(test_missing_and_garbage_files),
         cmocka_unit_test(test_registry_lists_broken_beside_good),
     };
