@@ -90,6 +90,46 @@ MM_API mm_status mm_encoder_input_shape(const mm_encoder *e, int32_t batch, mm_s
  * malloc'd {D,T,B} F32 array (caller frees) and *shape its shape. */
 MM_API mm_status mm_encoder_run(mm_encoder *e, const float *input, int32_t batch, float **out, mm_shape *shape);
 
+/* ---- decoders ----------------------------------------------------------------
+ * The text decoder of a model folder (Whisper's, vision-encoder-decoder's
+ * GPT-2), run n_seq sequences at a time (images x beams) through the
+ * plugin's graphs: the cross-attention K/V are computed once per source
+ * into persistent buffers, the self-attention KV caches live on the
+ * backend, and each step replays a graph built once (positions and masks
+ * are inputs), so a token costs one compute and no graph building.
+ *
+ *     mm_decoder_init(rt, model, &(mm_decoder_params){.n_seq = 3}, &d);
+ *     mm_decoder_set_source(d, states, &shape, NULL);   // encoder output
+ *     mm_decoder_step(d, 1, prompt_ids, pos, false, logits);
+ *     ... mm_decoder_reorder(d, parents) after a beam search step ... */
+typedef struct mm_decoder mm_decoder;
+
+typedef struct mm_decoder_params {
+    int32_t n_seq; /* sequences decoded together (>= 1)                      */
+    int32_t n_ctx; /* positions kept per sequence; 0: the model's maximum    */
+} mm_decoder_params;
+
+MM_API mm_status mm_decoder_init(mm_runtime *rt, const mm_model *m, const mm_decoder_params *p, mm_decoder **out);
+MM_API void mm_decoder_free(mm_decoder *d);
+MM_API const mm_plugin *mm_decoder_plugin(const mm_decoder *d);
+MM_API int32_t mm_decoder_n_vocab(const mm_decoder *d);
+MM_API int32_t mm_decoder_n_ctx(const mm_decoder *d); /* positions per sequence */
+MM_API int32_t mm_decoder_n_seq(const mm_decoder *d);
+/* Encoder states {D_enc, T_src, n_src} (F32, host, as mm_encoder_run gives
+ * them) become every sequence's cross-attention source: sequence s reads
+ * source src_of_seq[s] (NULL: s % n_src). Computes the cross K/V. */
+MM_API mm_status mm_decoder_set_source(mm_decoder *d, const float *states, const mm_shape *shape,
+                                       const int32_t *src_of_seq);
+/* One step: sequence s takes tokens[s * n_tokens + j] at positions
+ * pos[s] + j (j < n_tokens; the tokens before pos[s] are in its cache) and
+ * logits receives F32 [n_seq][n_tokens][n_vocab] when all_logits, else the
+ * last token's [n_seq][n_vocab]. */
+MM_API mm_status mm_decoder_step(mm_decoder *d, int32_t n_tokens, const int32_t *tokens, const int32_t *pos,
+                                 bool all_logits, float *logits);
+/* After a beam search step: sequence s continues what sequence parents[s]
+ * held (the caches are reordered on the backend). */
+MM_API mm_status mm_decoder_reorder(mm_decoder *d, const int32_t *parents);
+
 #ifdef __cplusplus
 }
 #endif
