@@ -100,7 +100,7 @@ MM_API mm_status mm_encoder_run(mm_encoder *e, const float *input, int32_t batch
  *
  *     mm_decoder_init(rt, model, &(mm_decoder_params){.n_seq = 3}, &d);
  *     mm_decoder_set_source(d, states, &shape, NULL);   // encoder output
- *     mm_decoder_step(d, 1, prompt_ids, pos, false, logits);
+ *     mm_decoder_decode(d, 4, prompt_ids, pos, false, logits);
  *     ... mm_decoder_reorder(d, parents) after a beam search step ... */
 typedef struct mm_decoder mm_decoder;
 
@@ -124,7 +124,7 @@ MM_API mm_status mm_decoder_set_source(mm_decoder *d, const float *states, const
  * pos[s] + j (j < n_tokens; the tokens before pos[s] are in its cache) and
  * logits receives F32 [n_seq][n_tokens][n_vocab] when all_logits, else the
  * last token's [n_seq][n_vocab]. */
-MM_API mm_status mm_decoder_step(mm_decoder *d, int32_t n_tokens, const int32_t *tokens, const int32_t *pos,
+MM_API mm_status mm_decoder_decode(mm_decoder *d, int32_t n_tokens, const int32_t *tokens, const int32_t *pos,
                                  bool all_logits, float *logits);
 /* After a beam search step: sequence s continues what sequence parents[s]
  * held (the caches are reordered on the backend). */
