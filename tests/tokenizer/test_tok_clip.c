@@ -1,0 +1,2 @@
+#include "tok_test.h"
+int main(void){return 0;}
