@@ -251,8 +251,9 @@ static mm_status load_vocab_object(mm_tokenizer *t, json_object *vocab, const ch
     return MM_OK;
 }
 
+/* `what` and `where` name the merge in messages ("merges.txt", "line %d"). */
 static mm_status add_merge(mm_tokenizer *t, const char *a, size_t na, const char *b, size_t nb, const char *what,
-                           int32_t line)
+                           const char *where, int32_t index)
 {
     int32_t *ia = tok_strmap_get(&t->vocab, a, (uint32_t)na);
     int32_t *ib = tok_strmap_get(&t->vocab, b, (uint32_t)nb);
@@ -264,9 +265,13 @@ static mm_status add_merge(mm_tokenizer *t, const char *a, size_t na, const char
         ir = tok_strmap_get(&t->vocab, buf, (uint32_t)(na + nb));
     }
     if (!ia || !ib || !ir)
-        return mm_error_set(MM_ERR_FORMAT, "%s: merge %d (\"%.*s %.*s\") names a token missing from the vocabulary (\"%.*s\")",
-                            what, line, (int)na, a, (int)nb, b, !ia ? (int)na : !ib ? (int)nb : (int)(na + nb),
+    {
+        char at[64];
+        snprintf(at, sizeof at, where, index);
+        return mm_error_set(MM_ERR_FORMAT, "%s: %s: merge \"%.*s %.*s\" names a token missing from the vocabulary (\"%.*s\")",
+                            what, at, (int)na, a, (int)nb, b, !ia ? (int)na : !ib ? (int)nb : (int)(na + nb),
                             !ia ? a : !ib ? b : buf);
+    }
     if (!tok_pairmap_put(&t->merges, *ia, *ib, t->n_merges, *ir))
         return mm_error_set(MM_ERR_NOMEM, "out of memory");
     t->n_merges++;
@@ -321,7 +326,7 @@ static mm_status load_merges_txt(mm_tokenizer *t, const char *path)
                               (int)(q - p > 80 ? 80 : q - p), p);
             break;
         }
-        if ((st = add_merge(t, f[0], fl[0], f[1], fl[1], path, line_no)))
+        if ((st = add_merge(t, f[0], fl[0], f[1], fl[1], path, "line %d", line_no)))
             break;
         p = e + 1;
     }
@@ -375,7 +380,7 @@ static mm_status load_tokenizer_json(mm_tokenizer *t, json_object *root, const c
         if (!a || !na || !nb)
             return mm_error_set(MM_ERR_FORMAT, "%s: model.merges[%zu] is not a pair of tokens: %s", path, i,
                                 json_object_to_json_string_ext(m, MM_JSON_PLAIN));
-        if ((st = add_merge(t, a, na, b, nb, path, (int32_t)i + 1)))
+        if ((st = add_merge(t, a, na, b, nb, path, "model.merges[%d]", (int32_t)i)))
             return st;
     }
     return MM_OK;
