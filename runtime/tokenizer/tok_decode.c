@@ -326,7 +326,8 @@ mm_status mm_tokenizer_decode(const mm_tokenizer *t, const int32_t *ids, int32_t
         *len = text.n;
         if (cap > 0) {
             size_t k = text.n < cap - 1 ? text.n : cap - 1;
-            memcpy(out, text.p, k);
+            if (k)
+                memcpy(out, text.p, k);
             out[k] = '\0';
         }
     }

@@ -246,7 +246,9 @@ mm_status mm_tokenizer_encode(const mm_tokenizer *t, const char *text, uint32_t 
         st = mm_error_set(MM_ERR_INVALID, "text needs more than 2^31 tokens");
     if (!st) {
         *n = (int32_t)out.n;
-        memcpy(ids, out.p, (size_t)(out.n < (size_t)cap ? out.n : (size_t)cap) * sizeof *ids);
+        size_t k = out.n < (size_t)cap ? out.n : (size_t)cap;
+        if (k)
+            memcpy(ids, out.p, k * sizeof *ids);
     }
     tok_ids_free(&out);
     return st;
