@@ -13,6 +13,7 @@ packages=(
   vulkan-validationlayers                          # the Vulkan tests run under validation
   glslc spirv-tools                                # shaders -> SPIR-V at build time
   libcmocka-dev                                    # unit test framework
+  libpcre2-dev libunistring-dev                    # tokenizers: \p{L} patterns; NFC, case, categories
 )
 
 # Callers needing more (scripts/fuzz.sh: clang) name them here.

@@ -1,0 +1,323 @@
+/* GPT-2 byte-level BPE: llama.cpp's 46 GPT-2 cases (made with transformers'
+ * GPT-2 tokenizer) encode to their ids and decode back to their text; the
+ * vit-gpt2 fixture's decoded strings; a tokenizer.json-only folder in both
+ * merge spellings gives the same ids; transformers' merge order where a
+ * naive priority queue differs; the 50k vocabulary loads in well under a
+ * second. */
+#include "tok_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GPT2_DIR "data/openai-whisper-old-assets/gpt2"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+/* The .inp file: inputs separated by "\n__ggml_vocab_test__\n" (the file
+ * ends with one); the .out file: one line of ids per input. */
+static void run_llamacpp_cases(const mm_tokenizer *tok, int32_t *n_cases)
+{
+    char inp_path[1024], out_path[1024];
+    TEST_REQUIRE_SHARED(inp_path, "data/llama.cpp/ggml-vocab-gpt-2.gguf.inp");
+    TEST_REQUIRE_SHARED(out_path, "data/llama.cpp/ggml-vocab-gpt-2.gguf.out");
+    char *inp = slurp(inp_path, NULL), *out = slurp(out_path, NULL);
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    char *text = inp, *line = out;
+    int32_t n = 0;
+    for (char *end; (end = strstr(text, sep)); text = end + strlen(sep)) {
+        *end = '\0';
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        int32_t want[1024], n_want = 0;
+        for (char *p = line, *q; n_want < 1024; p = q) {
+            long v = strtol(p, &q, 10);
+            if (q == p)
+                break;
+            want[n_want++] = (int32_t)v;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "llama.cpp GPT-2 case %d", n);
+        int32_t n_got;
+        int32_t *got = tt_encode(tok, text, MM_TOKENIZE_SPECIAL, &n_got);
+        tt_assert_ids(what, got, n_got, want, n_want);
+        char *back = tt_decode(tok, got, n_got, 0);
+        tt_assert_text(what, back, text);
+        free(back);
+        free(got);
+        line = nl + 1;
+        n++;
+    }
+    free(inp);
+    free(out);
+    *n_cases = n;
+}
+
+static void test_llamacpp_cases(void **state)
+{
+    (void)state;
+    mm_tokenizer *tok = tt_load(GPT2_DIR);
+    assert_int_equal(mm_tokenizer_get_kind(tok), MM_TOKENIZER_GPT2);
+    int32_t n = 0;
+    run_llamacpp_cases(tok, &n);
+    assert_int_equal(n, 46);
+    mm_tokenizer_free(tok);
+}
+
+static void test_vocab_facts(void **state)
+{
+    (void)state;
+    mm_tokenizer *tok = tt_load("fixtures/vit-gpt2-tiny-random");
+    assert_int_equal(mm_tokenizer_n_vocab(tok), 50257);
+    assert_int_equal(mm_tokenizer_token_id(tok, "<|endoftext|>"), 50256);
+    assert_int_equal(mm_tokenizer_bos(tok), 50256);
+    assert_int_equal(mm_tokenizer_eos(tok), 50256);
+    assert_int_equal(mm_tokenizer_pad(tok), 50256);
+    assert_int_equal(mm_tokenizer_unk(tok), 50256);
+    assert_int_equal(mm_tokenizer_timestamp_begin(tok), -1);
+    assert_int_equal(mm_tokenizer_max_length(tok), 1024);
+    assert_true(mm_tokenizer_is_special(tok, 50256));
+    assert_false(mm_tokenizer_is_special(tok, 220));
+    assert_string_equal(mm_tokenizer_token(tok, 220), "\xc4\xa0"); /* "Ġ", a space */
+    assert_null(mm_tokenizer_token(tok, 50257));
+    assert_null(mm_tokenizer_token(tok, -1));
+    assert_int_equal(mm_tokenizer_token_id(tok, "no such token"), -1);
+    /* Special-token text: a token with MM_TOKENIZE_SPECIAL, plain text without. */
+    int32_t n;
+    int32_t *ids = tt_encode(tok, "a<|endoftext|>b", MM_TOKENIZE_SPECIAL, &n);
+    int32_t want[] = {64, 50256, 65};
+    tt_assert_ids("special parsed", ids, n, want, 3);
+    free(ids);
+    ids = tt_encode(tok, "a<|endoftext|>b", 0, &n);
+    assert_true(n > 3);
+    for (int32_t i = 0; i < n; i++)
+        assert_int_not_equal(ids[i], 50256);
+    char *text = tt_decode(tok, ids, n, 0);
+    tt_assert_text("special as text", text, "a<|endoftext|>b");
+    free(text);
+    free(ids);
+    /* Skipping special tokens; snprintf-style truncation of the output. */
+    text = tt_decode(tok, want, 3, MM_DETOKENIZE_SKIP_SPECIAL);
+    tt_assert_text("skip special", text, "ab");
+    free(text);
+    char small[4];
+    size_t len = 0;
+    assert_int_equal(mm_tokenizer_decode(tok, want, 3, 0, small, sizeof small, &len), MM_OK);
+    assert_int_equal(len, strlen("a<|endoftext|>b"));
+    assert_string_equal(small, "a<|");
+    int32_t two[2];
+    assert_int_equal(mm_tokenizer_encode(tok, "a<|endoftext|>b", MM_TOKENIZE_SPECIAL, two, 2, &n), MM_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(two[0], 64);
+    assert_int_equal(two[1], 50256);
+    mm_tokenizer_free(tok);
+}
+
+/* vit-gpt2: what GPT2Tokenizer.decode(skip_special_tokens=True) gave for
+ * the generated ids. */
+static void test_fixture_decoded(void **state)
+{
+    (void)state;
+    mm_tokenizer *tok = tt_load("fixtures/vit-gpt2-tiny-random");
+    json_object *exp = tt_expected("vit-gpt2-tiny-random");
+    uint32_t flags = MM_DETOKENIZE_SKIP_SPECIAL | (mm_tokenizer_cleanup_default(tok) ? MM_DETOKENIZE_CLEANUP : 0);
+    assert_true(mm_tokenizer_cleanup_default(tok)); /* clean_up_tokenization_spaces: true */
+    int checked = 0;
+    const char *groups[] = {"greedy", "beam"};
+    for (int g = 0; g < 2; g++) {
+        json_object *res = tt_get(tt_get(exp, groups[g]), "results");
+        for (size_t i = 0; i < json_object_array_length(res); i++) {
+            json_object *r = json_object_array_get_idx(res, i);
+            int32_t n;
+            int32_t *ids = tt_int_array(tt_get(r, "ids"), &n);
+            char *text = tt_decode(tok, ids, n, flags);
+            char what[64];
+            snprintf(what, sizeof what, "%s result %zu", groups[g], i);
+            tt_assert_text(what, text, tt_str(r, "decoded"));
+            free(text);
+            free(ids);
+            checked++;
+        }
+    }
+    assert_int_equal(checked, 4);
+    json_object_put(exp);
+    mm_tokenizer_free(tok);
+}
+
+/* A folder holding only tokenizer.json (as many HF repositories do), with
+ * the merges as "a b" strings or as ["a", "b"] pairs: same ids. */
+static void write_tokenizer_json(const char *src_dir, const char *dir, bool pairs)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/vocab.json", src_dir);
+    json_object *vocab = json_object_from_file(path);
+    assert_non_null(vocab);
+    snprintf(path, sizeof path, "%s/merges.txt", src_dir);
+    char *merges = slurp(path, NULL);
+    json_object *arr = json_object_new_array();
+    for (char *line = strtok(merges, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "#version", 8) == 0)
+            continue;
+        if (pairs) {
+            char *sp = strchr(line, ' ');
+            assert_non_null(sp);
+            json_object *p = json_object_new_array();
+            json_object_array_add(p, json_object_new_string_len(line, (int)(sp - line)));
+            json_object_array_add(p, json_object_new_string(sp + 1));
+            json_object_array_add(arr, p);
+        } else
+            json_object_array_add(arr, json_object_new_string(line));
+    }
+    free(merges);
+    json_object *model = json_object_new_object();
+    json_object_object_add(model, "type", json_object_new_string("BPE"));
+    json_object_object_add(model, "vocab", vocab);
+    json_object_object_add(model, "merges", arr);
+    json_object *eot = json_object_new_object();
+    json_object_object_add(eot, "id", json_object_new_int(50256));
+    json_object_object_add(eot, "content", json_object_new_string("<|endoftext|>"));
+    json_object_object_add(eot, "special", json_object_new_boolean(1));
+    json_object *added = json_object_new_array();
+    json_object_array_add(added, eot);
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "added_tokens", added);
+    json_object_object_add(root, "model", model);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    assert_int_equal(json_object_to_file_ext(path, root, JSON_C_TO_STRING_PLAIN), 0);
+    json_object_put(root);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"tokenizer_class\": \"GPT2TokenizerFast\", \"eos_token\": \"<|endoftext|>\"}", f);
+    fclose(f);
+}
+
+static void test_tokenizer_json(void **state)
+{
+    (void)state;
+    char src[1024];
+    TEST_REQUIRE_SHARED(src, GPT2_DIR);
+    for (int pairs = 0; pairs < 2; pairs++) {
+        char dir[] = "/tmp/mm-tok-json-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        write_tokenizer_json(src, dir, pairs);
+        mm_tokenizer *tok = NULL;
+        if (mm_tokenizer_load(dir, &tok) != MM_OK)
+            fail_msg("%s", mm_error_message());
+        assert_int_equal(mm_tokenizer_n_vocab(tok), 50257);
+        assert_int_equal(mm_tokenizer_eos(tok), 50256);
+        assert_true(mm_tokenizer_is_special(tok, 50256));
+        int32_t n = 0;
+        run_llamacpp_cases(tok, &n);
+        assert_int_equal(n, 46);
+        mm_tokenizer_free(tok);
+        char path[1100];
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        unlink(path);
+        rmdir(dir);
+    }
+}
+
+/* transformers merges every occurrence of the best pair before it looks at
+ * the pairs those merges made. With merges "ab a" (rank 0) and "a b"
+ * (rank 1), "abab" is [ab, ab]: a heap that merged "ab a" as soon as it
+ * appeared would give [aba, b]. */
+static void test_merge_order(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mm-tok-order-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[1100];
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"a\": 0, \"b\": 1, \"ab\": 2, \"aba\": 3, \"c\": 4}", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("#version: 0.2\nab a\na b\n", f);
+    fclose(f);
+    mm_tokenizer *tok = NULL;
+    if (mm_tokenizer_load(dir, &tok) != MM_OK)
+        fail_msg("%s", mm_error_message());
+    int32_t n;
+    int32_t *ids = tt_encode(tok, "abab", 0, &n);
+    int32_t want[] = {2, 2};
+    tt_assert_ids("abab", ids, n, want, 2);
+    free(ids);
+    ids = tt_encode(tok, "aba", 0, &n); /* [ab, a] -> aba */
+    int32_t want2[] = {3};
+    tt_assert_ids("aba", ids, n, want2, 1);
+    free(ids);
+    /* A byte the vocabulary lacks, and no unk_token: a clear error. */
+    n = -1;
+    assert_int_equal(mm_tokenizer_encode(tok, "abz", 0, NULL, 0, &n), MM_ERR_INVALID);
+    assert_non_null(strstr(mm_error_message(), "0x7a"));
+    mm_tokenizer_free(tok);
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The 50k vocabulary and 50k merges load in well under a second (not
+ * asserted under sanitizers, which slow everything down several times). */
+static void test_load_time(void **state)
+{
+    (void)state;
+    char dir[1024];
+    TEST_REQUIRE_SHARED(dir, "fixtures/whisper-tiny-random");
+    double best = 1e9;
+    for (int i = 0; i < 3; i++) {
+        double t0 = now_s();
+        mm_tokenizer *tok = NULL;
+        assert_int_equal(mm_tokenizer_load(dir, &tok), MM_OK);
+        double dt = now_s() - t0;
+        best = dt < best ? dt : best;
+        mm_tokenizer_free(tok);
+    }
+    print_message("whisper tokenizer (50257 tokens, 50000 merges, 1608 added): loads in %.1f ms\n", best * 1e3);
+#if !defined(__SANITIZE_ADDRESS__)
+    assert_true(best < 0.5);
+#endif
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_llamacpp_cases), cmocka_unit_test(test_vocab_facts),
+        cmocka_unit_test(test_fixture_decoded), cmocka_unit_test(test_tokenizer_json),
+        cmocka_unit_test(test_merge_order),     cmocka_unit_test(test_load_time),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
