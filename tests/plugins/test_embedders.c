@@ -212,6 +212,16 @@ static void test_batch_matches_single(void **state)
         ok &= close_to("images reversed vs batched", one + (size_t)i * (size_t)n_embd,
                        batch + (size_t)(n_img - 1 - i) * (size_t)n_embd, (size_t)n_embd, 1e-5, 1e-5);
 
+    /* 7 images: the class row reaches every item (7 = 4 + 2 + 1 copies). */
+    float *seven_px = malloc(7 * px * sizeof *seven_px), *seven = malloc(7 * (size_t)n_embd * sizeof *seven);
+    for (int32_t i = 0; i < 7; i++)
+        memcpy(seven_px + (size_t)i * px, pixels + (size_t)(i % n_img) * px, px * sizeof *seven_px);
+    assert_int_equal(mm_embedder_image(e, seven_px, 7, seven), MM_OK);
+    for (int32_t i = 0; i < 7; i++)
+        ok &= close_to("image i of a batch of 7 vs batched", seven + (size_t)i * (size_t)n_embd,
+                       batch + (size_t)(i % n_img) * (size_t)n_embd, (size_t)n_embd, 1e-5, 1e-5);
+    free(seven_px), free(seven);
+
     assert_int_equal(mm_embedder_text(e, tx.ids, tx.n_tokens, tx.n, tx.len, batch), MM_OK);
     for (int32_t b = 0; b < tx.n; b++)
         assert_int_equal(mm_embedder_text(e, tx.ids + b * tx.n_tokens, tx.len[b], 1, NULL, one + b * n_embd), MM_OK);
