@@ -218,7 +218,9 @@ mm_tensor *mm_nn_prepend_row(mm_graph *g, mm_tensor *x, mm_tensor *tok)
         return NULL;
     if (!x || !tok)
         return mm_graph_fail(g, MM_ERR_INVALID, "prepend_row: NULL input");
-    if (mm_tensor_nelements(tok) != x->ne[0] || !is_dtb(x))
+    if (!is_dtb(x))
+        return mm_graph_fail(g, MM_ERR_INVALID, "prepend_row: input is not {D,T,B}");
+    if (mm_tensor_nelements(tok) != x->ne[0])
         return mm_graph_fail(g, MM_ERR_FORMAT, "prepend_row: %s has %lld elements for rows of %lld", tok->name,
                              (long long)mm_tensor_nelements(tok), (long long)x->ne[0]);
     /* The graph API has no repeat: B copies of the row by doubling concats
