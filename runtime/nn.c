@@ -57,16 +57,27 @@ const char *mm_nn_config_key(const mm_component *c, const char *key, char *buf, 
     return buf;
 }
 
-mm_status mm_nn_config_dim(const mm_component *c, const char *key, int64_t *out)
+static mm_status nn_config_dim(const mm_component *c, const char *key, const int64_t *def, int64_t *out)
 {
     char path[256];
-    mm_status s = mm_config_int(c->model, mm_nn_config_key(c, key, path, sizeof path), out);
+    mm_nn_config_key(c, key, path, sizeof path);
+    mm_status s = def ? mm_config_int_or(c->model, path, *def, out) : mm_config_int(c->model, path, out);
     if (s != MM_OK)
         return mm_error_wrap(s, "config");
     if (*out < 1 || *out > MM_NN_MAX_DIM)
         return mm_error_set(MM_ERR_FORMAT, "config: %s = %lld (must be 1..%lld)", path, (long long)*out,
                             (long long)MM_NN_MAX_DIM);
     return MM_OK;
+}
+
+mm_status mm_nn_config_dim(const mm_component *c, const char *key, int64_t *out)
+{
+    return nn_config_dim(c, key, NULL, out);
+}
+
+mm_status mm_nn_config_dim_or(const mm_component *c, const char *key, int64_t def, int64_t *out)
+{
+    return nn_config_dim(c, key, &def, out);
 }
 
 mm_status mm_nn_expect_shape(const mm_tensor *t, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3)
@@ -199,6 +210,40 @@ mm_tensor *mm_nn_block_build(mm_graph *g, mm_tensor *x, mm_tensor *enc, const mm
     h = mm_layer_norm(g, x, b->ln2.w, b->ln2.b, b->eps);
     h = mm_nn_ffn(g, h, b->fc1_w, b->fc1_b, b->fc2_w, b->fc2_b, b->act);
     return mm_add(g, x, h);
+}
+
+mm_tensor *mm_nn_prepend_row(mm_graph *g, mm_tensor *x, mm_tensor *tok)
+{
+    if (!g || g->status != MM_OK)
+        return NULL;
+    if (!x || !tok)
+        return mm_graph_fail(g, MM_ERR_INVALID, "prepend_row: NULL input");
+    if (!is_dtb(x))
+        return mm_graph_fail(g, MM_ERR_INVALID, "prepend_row: input is not {D,T,B}");
+    if (mm_tensor_nelements(tok) != x->ne[0])
+        return mm_graph_fail(g, MM_ERR_FORMAT, "prepend_row: %s has %lld elements for rows of %lld", tok->name,
+                             (long long)mm_tensor_nelements(tok), (long long)x->ne[0]);
+    /* The graph API has no repeat: B copies of the row by doubling concats
+     * (log2 B ops, not B). */
+    int64_t nb = x->ne[2];
+    mm_tensor *row = mm_reshape(g, tok, 3, (int64_t[]){x->ne[0], 1, 1});
+    mm_tensor *rows = row;
+    int64_t have = 1;
+    while (have * 2 <= nb) {
+        rows = mm_concat(g, rows, rows, 2);
+        have *= 2;
+    }
+    /* The remainder from the copies already made, largest first. */
+    for (int64_t part = have / 2; have < nb; part /= 2) {
+        if (have + part > nb)
+            continue;
+        mm_tensor *more = part == 1 ? row
+                                    : mm_view(g, rows, 3, (int64_t[]){x->ne[0], 1, part},
+                                              (size_t[]){0, rows->nb[1], rows->nb[2]}, 0);
+        rows = mm_concat(g, rows, more, 2);
+        have += part;
+    }
+    return mm_concat(g, rows, x, 1);
 }
 
 mm_status mm_nn_gelu_kind(const char *hidden_act, mm_gelu_kind *out)

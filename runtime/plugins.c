@@ -35,7 +35,7 @@ static const void *role_table(const mm_plugin *p, uint32_t role, bool *complete)
     }
     case MM_ROLE_EMBEDDER: {
         const mm_embedder_ops *o = p->embedder;
-        *complete = o && o->load && o->free && o->dims && o->image_input_shape && o->build_image && o->build_text;
+        *complete = o && o->load && o->free && o->dims && o->image_input_shape && o->build_image && o->text_pool && o->build_text;
         return o;
     }
     }

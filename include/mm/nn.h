@@ -20,6 +20,9 @@ MM_API mm_tensor *mm_nn_weight_opt(mm_graph *g, const mm_component *c, const cha
 #define MM_NN_MAX_DIM (INT64_C(1) << 20)
 /* An integer size ("hidden_size"), required to be in 1..MM_NN_MAX_DIM. */
 MM_API mm_status mm_nn_config_dim(const mm_component *c, const char *key, int64_t *out);
+/* The same with a default for an absent key (configs that store only what
+ * differs from their class's defaults, such as CLIP's sub-configs). */
+MM_API mm_status mm_nn_config_dim_or(const mm_component *c, const char *key, int64_t def, int64_t *out);
 /* "<config_prefix><key>" into buf (for messages and the mm_config_* calls). */
 MM_API const char *mm_nn_config_key(const mm_component *c, const char *key, char *buf, size_t size);
 
@@ -86,6 +89,10 @@ typedef struct mm_nn_block {
  * what the cross-attention projects; NULL when it has cross.k/cross.v or
  * there is none. */
 MM_API mm_tensor *mm_nn_block_build(mm_graph *g, mm_tensor *x, mm_tensor *enc, const mm_nn_block *b);
+
+/* x {D,N,B} -> {D,1+N,B} with the learned row tok ({D}: a [CLS] or class
+ * embedding) in front of every batch item's sequence. */
+MM_API mm_tensor *mm_nn_prepend_row(mm_graph *g, mm_tensor *x, mm_tensor *tok);
 
 /* Parses config activation names ("gelu", "gelu_new", "quick_gelu", ...). */
 MM_API mm_status mm_nn_gelu_kind(const char *hidden_act, mm_gelu_kind *out);

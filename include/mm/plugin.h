@@ -122,7 +122,7 @@ typedef struct mm_decoder_dims {
 /* The inputs of one step over B sequences, N new tokens each (N = 1 when
  * decoding; N > 1 feeds a prompt in one step). The runtime creates them and
  * sets their data before each compute. */
-typedef struct mm_decoder_step {
+typedef struct mm_decoder_step_inputs {
     int32_t n_tokens;          /* N                                              */
     mm_tensor *tokens;         /* I32 {N, B}: token ids                          */
     mm_tensor *positions;      /* I32 {N, B}: each token's position, < T_max     */
@@ -131,7 +131,7 @@ typedef struct mm_decoder_step {
                                 * positions a shorter sequence never wrote)       */
     mm_tensor *const *self_kv; /* n_self_kv buffer leaves, buffer_shape(SELF_KV, B, T_max) */
     mm_tensor *const *cross_kv; /* n_cross_kv buffer leaves, buffer_shape(CROSS_KV, B, T_src) */
-} mm_decoder_step;
+} mm_decoder_step_inputs;
 
 typedef struct mm_decoder_ops {
     mm_status (*load)(const mm_component *c, void **state);
@@ -146,17 +146,44 @@ typedef struct mm_decoder_ops {
      * n_cross_kv buffer leaves. */
     mm_status (*build_cross_kv)(const void *state, mm_graph *g, mm_tensor *enc, mm_tensor *const *cross_kv);
     /* Appends one step to g; *logits is F32 {n_vocab, N, B}. */
-    mm_status (*build_step)(const void *state, mm_graph *g, const mm_decoder_step *step, mm_tensor **logits);
+    mm_status (*build_step)(const void *state, mm_graph *g, const mm_decoder_step_inputs *step, mm_tensor **logits);
 } mm_decoder_ops;
 
-/* ---- embedder: image and text towers into one space (CLIP) -------------- */
+/* ---- embedder: image and text towers into one space (CLIP) --------------
+ *
+ * Two towers, each a graph built once per shape (B images; B texts of T
+ * tokens) and replayed with new input data. Texts arrive padded on the
+ * right to a common T; the padding reaches the graph as inputs the runtime
+ * makes from each text's length n[b] (Hugging Face's attention_mask), so
+ * nothing in a graph depends on the values:
+ * - mask, additive, 0 for a text's n[b] tokens and -INFINITY for its padding
+ *   keys. Under the causal mask a real token never sees padding anyway; the
+ *   mask keeps the padding positions' own states equal to the reference's.
+ * - pool, the token each text's embedding is taken at: the plugin knows its
+ *   config's rule (CLIP: the end-of-text token, see text_pool) and says
+ *   where on the host; the runtime turns that into rows of the flattened
+ *   states, which the graph gathers with mm_get_rows.
+ * The dry build after load is an image tower for one image and a text
+ * tower for one text of n_ctx tokens. */
 
 typedef struct mm_embedder_dims {
     int64_t n_embd;    /* E: projection_dim, the joint space's width         */
     int64_t n_ctx;     /* longest text (max_position_embeddings)             */
+    int64_t n_vocab;   /* token ids are in [0, n_vocab)                      */
     float logit_scale; /* the multiplier of cosine similarities: exp() of the
                         * checkpoint's logit_scale                          */
 } mm_embedder_dims;
+
+/* The text tower's inputs for B texts of T tokens; the runtime creates them
+ * and sets their data before each compute. */
+typedef struct mm_embedder_text_inputs {
+    int32_t n_tokens; /* T (<= n_ctx)                                       */
+    mm_tensor *ids;   /* I32 {T, B}: token ids, each text padded after its end */
+    mm_tensor *mask;  /* F32 {T, 1, 1, B}: 0 for a text's tokens, -INFINITY
+                       * for its padding (broadcasts over queries and heads) */
+    mm_tensor *pool;  /* I32 {B}: b*T + pos[b], text b's pooled token as a
+                       * row of the final states flattened to {D, T*B}      */
+} mm_embedder_text_inputs;
 
 typedef struct mm_embedder_ops {
     mm_status (*load)(const mm_component *c, void **state);
@@ -165,11 +192,22 @@ typedef struct mm_embedder_ops {
     /* Pixel values for `batch` images, e.g. {224, 224, 3, B}. */
     mm_status (*image_input_shape)(const void *state, int32_t batch, mm_shape *out);
     /* Appends the image tower: pixels -> projected embeddings F32 {E, B}
-     * (not normalised: the runtime normalises for cosine similarity). */
-    mm_status (*build_image)(const void *state, mm_graph *g, mm_tensor *pixels, mm_tensor **embeds);
-    /* Appends the text tower: token ids I32 {T, B} (T <= n_ctx, each sequence
-     * padded after its end token) -> projected embeddings F32 {E, B}. */
-    mm_status (*build_text)(const void *state, mm_graph *g, mm_tensor *ids, mm_tensor **embeds);
+     * (not normalised: the runtime normalises for cosine similarity).
+     * hidden, when not NULL, receives the tower's last hidden states (CLIP:
+     * the encoder's output {D, 1 + patches, B}, before the pooling norm),
+     * for stage-by-stage checks. */
+    mm_status (*build_image)(const void *state, mm_graph *g, mm_tensor *pixels, mm_tensor **embeds,
+                             mm_tensor **hidden);
+    /* The position pos[b] of the token text b is pooled at, for `batch`
+     * texts ids[b * n_tokens + t] (host, row-major) of which the first
+     * len[b] are real (the rest is padding, never pooled at). */
+    mm_status (*text_pool)(const void *state, const int32_t *ids, int32_t n_tokens, int32_t batch,
+                           const int32_t *len, int32_t *pos);
+    /* Appends the text tower -> projected embeddings F32 {E, B}; hidden,
+     * when not NULL, receives the final states {D, T, B} (after the last
+     * norm, padding positions included). */
+    mm_status (*build_text)(const void *state, mm_graph *g, const mm_embedder_text_inputs *in, mm_tensor **embeds,
+                            mm_tensor **hidden);
 } mm_embedder_ops;
 
 typedef struct mm_plugin {

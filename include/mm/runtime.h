@@ -130,6 +130,48 @@ MM_API mm_status mm_decoder_decode(mm_decoder *d, int32_t n_tokens, const int32_
  * held (the caches are reordered on the backend). */
 MM_API mm_status mm_decoder_reorder(mm_decoder *d, const int32_t *parents);
 
+/* ---- embedders ----------------------------------------------------------------
+ * The joint image/text embedder of a model folder (CLIP): its embedder part
+ * run by the plugin serving its model_type. Each tower's graph is built once
+ * per shape (images: the batch; texts: the batch and the padded length) and
+ * replayed, a few shapes kept; many images or texts go through a tower as
+ * one batch. The weights are uploaded at init.
+ *
+ *     mm_embedder_init(rt, model, &e);
+ *     mm_embedder_image(e, pixels, 3, img);            // img [3][E]
+ *     mm_embedder_text(e, ids, 7, 5, lengths, txt);    // ids [5][7], txt [5][E]
+ *     mm_embedder_logits(e, img, 3, txt, 5, logits);   // logits [3][5]
+ *
+ * Embeddings come out as the model projects them (unnormalised, like
+ * get_image_features); mm_embedder_normalize makes them unit length. */
+typedef struct mm_embedder mm_embedder;
+
+MM_API mm_status mm_embedder_init(mm_runtime *rt, const mm_model *m, mm_embedder **out);
+MM_API void mm_embedder_free(mm_embedder *e);
+MM_API const mm_plugin *mm_embedder_plugin(const mm_embedder *e);
+MM_API int32_t mm_embedder_n_embd(const mm_embedder *e);  /* E: values per embedding      */
+MM_API int32_t mm_embedder_n_ctx(const mm_embedder *e);   /* most tokens per text         */
+MM_API int32_t mm_embedder_n_vocab(const mm_embedder *e); /* token ids are below this     */
+MM_API float mm_embedder_logit_scale(const mm_embedder *e); /* exp(logit_scale)          */
+/* The pixel values of `batch` images: {S, S, C, B} for CLIP. */
+MM_API mm_status mm_embedder_image_shape(const mm_embedder *e, int32_t batch, mm_shape *out);
+/* pixels: F32 of image_shape(batch) (as the image front end gives them,
+ * images one after another); out: [batch][E]. */
+MM_API mm_status mm_embedder_image(mm_embedder *e, const float *pixels, int32_t batch, float *out);
+/* ids [batch][n_tokens], text b's first len[b] ids real and the rest
+ * padding (len NULL: no padding); n_tokens <= n_ctx, every id < n_vocab.
+ * out: [batch][E]. */
+MM_API mm_status mm_embedder_text(mm_embedder *e, const int32_t *ids, int32_t n_tokens, int32_t batch,
+                                  const int32_t *len, float *out);
+/* Each of the `count` vectors of x [count][n_embd] scaled to unit length
+ * (an all-zero vector stays zero). */
+MM_API void mm_embedder_normalize(float *x, int32_t count, int32_t n_embd);
+/* CLIP's logits_per_image: logits[i][t] = logit_scale * cos(img[i], txt[t])
+ * for unnormalised or normalised embeddings; softmax over t gives the
+ * zero-shot probabilities. */
+MM_API mm_status mm_embedder_logits(const mm_embedder *e, const float *img, int32_t n_img, const float *txt,
+                                    int32_t n_txt, float *logits);
+
 #ifdef __cplusplus
 }
 #endif

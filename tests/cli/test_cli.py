@@ -141,7 +141,7 @@ def case_info(tmp):
     p = run("info")
     assert p.returncode == 0, p.stderr
     for plugin, types in [("vit", ["vit (encoder)"]), ("audio", ["whisper (encoder)"]),
-                          ("clip", ["none yet"]), ("textdec", ["none yet"])]:
+                          ("clip", ["clip (embedder)"]), ("textdec", ["none yet"])]:
         line = next((l for l in p.stdout.splitlines() if l.strip().startswith(plugin + " ")), None)
         assert line, f"plugin {plugin} not listed"
         assert "mmplugin_" + plugin + ".so" in line
@@ -192,7 +192,7 @@ def case_info_model(tmp):
     assert "encoder: plugin vit, input {224,224,3,1}" in out
     assert "decoder: no plugin (no plugin runs model_type 'gpt2' as decoder" in out, out
     out = _info_parts(fixture("clip-tiny-random"))
-    assert "embedder: no plugin (no plugin runs model_type 'clip' as embedder" in out and "encoder:" not in out, out
+    assert "embedder: plugin clip (clip)" in out and "encoder:" not in out, out
     # a decoder no plugin runs is named, not silently left out
     src = fixture("vit-gpt2-tiny-random")
     os.makedirs(tmp, exist_ok=True)

@@ -31,8 +31,8 @@ static const mm_plugin_info *find_info(const mm_runtime *rt, const char *file)
 }
 
 /* The real plugins load, each serving exactly the roles it has tables for:
- * clip and textdec carry no model code yet, so they claim nothing and no
- * lookup lands on them. */
+ * textdec carries no model code yet, so it claims nothing and no lookup
+ * lands on it; clip runs the clip folders as embedder. */
 static void test_real_plugins_found(void **state)
 {
     (void)state;
@@ -40,7 +40,7 @@ static void test_real_plugins_found(void **state)
     static const struct { const char *file, *name, *type; uint32_t role; } want[] = {
         {"mmplugin_vit.so", "vit", "vit", MM_ROLE_ENCODER},
         {"mmplugin_audio.so", "audio", "whisper", MM_ROLE_ENCODER},
-        {"mmplugin_clip.so", "clip", NULL, 0},
+        {"mmplugin_clip.so", "clip", "clip", MM_ROLE_EMBEDDER},
         {"mmplugin_textdec.so", "textdec", NULL, 0},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -70,7 +70,6 @@ static void test_real_plugins_found(void **state)
     assert_int_equal(mm_runtime_find_plugin(rt, "whisper", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
     assert_non_null(strstr(mm_error_message(), "no plugin runs model_type 'whisper' as decoder"));
     assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
-    assert_int_equal(mm_runtime_find_plugin(rt, "clip", MM_ROLE_EMBEDDER, &p), MM_ERR_UNSUPPORTED);
     assert_null(p);
     mm_runtime_free(rt);
 }
@@ -189,9 +188,12 @@ static void test_registry_lists_broken_beside_good(void **state)
         assert_non_null(pi->error);
     }
     const mm_plugin *p = NULL;
-    /* The refused plugins claimed gpt2 and clip: nobody serves them. */
+    /* The refused plugins claimed gpt2 and clip: nobody serves gpt2, and
+     * clip is served by the real clip plugin, never by the refused fake. */
     assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
-    assert_int_equal(mm_runtime_find_plugin(rt, "clip", MM_ROLE_EMBEDDER, &p), MM_ERR_UNSUPPORTED);
+    assert_int_equal(mm_runtime_find_plugin(rt, "clip", MM_ROLE_EMBEDDER, &p), MM_OK);
+    assert_string_equal(p->name, "clip");
+    assert_non_null(strstr(find_info(rt, "mmplugin_clip.so")->path, REAL_PLUGIN_DIR));
     /* The refused plugins claimed whisper; the real audio plugin serves it. */
     assert_int_equal(mm_runtime_find_plugin(rt, "whisper", MM_ROLE_ENCODER, &p), MM_OK);
     assert_string_equal(p->name, "audio");
