@@ -48,6 +48,8 @@ typedef struct {
 
 static void buf_put(buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2;
         b->d = realloc(b->d, b->cap);
