@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,21 +274,25 @@ mm_image_params mm_image_proc_get_params(const mm_image_proc *pp)
 }
 
 /* The resize target: transformers' get_resize_output_image_size, the long
- * side int()-truncated. */
-static void resize_size(const mm_image_params *p, int32_t w, int32_t h, int32_t *ow, int32_t *oh)
+ * side int()-truncated. False when that side would not fit an int32 (a
+ * sliver of an image), which nothing could resize to anyway. */
+static bool resize_size(const mm_image_params *p, int32_t w, int32_t h, int32_t *ow, int32_t *oh)
 {
     if (!p->do_resize) {
         *ow = w;
         *oh = h;
     } else if (p->shortest_edge > 0) {
         const int32_t s = p->shortest_edge, shrt = w <= h ? w : h, lng = w <= h ? h : w;
-        const int32_t l = (int32_t)((double)((int64_t)s * lng) / shrt);
-        *ow = w <= h ? s : l;
-        *oh = w <= h ? l : s;
+        const double l = (double)((int64_t)s * lng) / shrt;
+        if (l >= INT32_MAX)
+            return false;
+        *ow = w <= h ? s : (int32_t)l;
+        *oh = w <= h ? (int32_t)l : s;
     } else {
         *ow = p->resize_width;
         *oh = p->resize_height;
     }
+    return true;
 }
 
 /* transformers' center_crop: offsets floor((size - crop) / 2); where the
@@ -321,10 +326,14 @@ mm_status mm_image_proc_output_size(const mm_image_proc *pp, const mm_image *img
 {
     if (!pp || !img || !width || !height)
         return mm_error_set(MM_ERR_INVALID, "mm_image_proc_output_size: NULL argument");
-    int32_t w, h;
-    resize_size(&pp->p, img->w, img->h, &w, &h);
-    if (w < 1 || h < 1)
-        return mm_error_set(MM_ERR_INVALID, "a %dx%d image resizes to %dx%d", img->w, img->h, w, h);
+    int32_t w = 0, h = 0;
+    if (!resize_size(&pp->p, img->w, img->h, &w, &h) || w < 1 || h < 1)
+        return mm_error_set(MM_ERR_INVALID, "a %dx%d image resizes to nothing or beyond 2^31 pixels a side", img->w,
+                            img->h);
+    /* A sliver (1 x 6000) to a shortest edge of 224 would be 224 x 1344000. */
+    if ((int64_t)w * h > MM_IMAGE_MAX_PIXELS_DEFAULT)
+        return mm_error_set(MM_ERR_NOMEM, "a %dx%d image would resize to %dx%d, more than %lld pixels", img->w, img->h,
+                            w, h, (long long)MM_IMAGE_MAX_PIXELS_DEFAULT);
     crop_window c = crop_of(&pp->p, w, h);
     if (pp->p.do_center_crop && (c.w != pp->p.crop_width || c.h != pp->p.crop_height))
         /* transformers would return this odd size, which no model takes. */
@@ -345,7 +354,7 @@ mm_status mm_image_proc_compute(const mm_image_proc *pp, const mm_image *img, fl
         return st;
     const mm_image_params *p = &pp->p;
     int32_t rw, rh;
-    resize_size(p, img->w, img->h, &rw, &rh);
+    resize_size(p, img->w, img->h, &rw, &rh); /* checked by mm_image_proc_output_size */
     mm_image *resized = NULL;
     const mm_image *src = img;
     if (p->do_resize) {

@@ -1,7 +1,8 @@
 /* Image decoding: the fixtures' inputs decode to the bytes Pillow gave
  * (decoded_rgb_md5); every PNG colour type and bit depth, interlaced or
  * not, written here with libpng from one reference; JPEG grey, progressive,
- * CMYK and YCCK written with libjpeg; EXIF orientations 1-8 (JPEG, PNG);
+ * CMYK and YCCK written with libjpeg; EXIF orientations 1-8 (JPEG, PNG,
+ * WebP);
  * WebP lossless round trips; standard input; and bad files, each a clear
  * error, the oversized ones refused before anything is allocated. */
 #include "mm/media.h"
@@ -400,6 +401,32 @@ static void test_jpeg_exif_orientation(void **state)
     }
 }
 
+/* `img` must show the stored sw x sh picture `stored` as orientation o
+ * says (the EXIF definition, as in stored_to_upright), exactly. */
+static void check_oriented(const mm_image *img, const uint8_t *stored, int sw, int sh, int o, const char *what)
+{
+    const int ow = o >= 5 ? sh : sw;
+    assert_int_equal(mm_image_width(img), ow);
+    assert_int_equal(mm_image_height(img), o >= 5 ? sw : sh);
+    for (int r = 0; r < sh; r++)
+        for (int c = 0; c < sw; c++) {
+            int x, y;
+            switch (o) {
+            case 1: x = c; y = r; break;
+            case 2: x = sw - 1 - c; y = r; break;
+            case 3: x = sw - 1 - c; y = sh - 1 - r; break;
+            case 4: x = c; y = sh - 1 - r; break;
+            case 5: x = r; y = c; break;
+            case 6: x = sh - 1 - r; y = c; break;
+            case 7: x = sh - 1 - r; y = sw - 1 - c; break;
+            default: x = r; y = sw - 1 - c; break;
+            }
+            const uint8_t *g = mm_image_pixels(img) + ((size_t)y * ow + x) * 3;
+            if (memcmp(g, stored + ((size_t)r * sw + c) * 3, 3) != 0)
+                fail_msg("%s orientation %d: stored %d,%d not at %d,%d", what, o, c, r, x, y);
+        }
+}
+
 static void test_png_exif_orientation(void **state)
 {
     /* PNG is lossless: exact. The eXIf chunk is written before IDAT. */
@@ -409,26 +436,7 @@ static void test_png_exif_orientation(void **state)
         mm_image *img;
         CHECK_OK(mm_image_load_memory(f.d, f.n, 0, &img));
         assert_int_equal(mm_image_source_orientation(img), o);
-        const bool swap = o >= 5;
-        assert_int_equal(mm_image_width(img), swap ? RH : RW);
-        /* Stored (r, c) = want[r][c] must show where EXIF says. */
-        for (int r = 0; r < RH; r++)
-            for (int c = 0; c < RW; c++) {
-                int x, y;
-                switch (o) {
-                case 1: x = c; y = r; break;
-                case 2: x = RW - 1 - c; y = r; break;
-                case 3: x = RW - 1 - c; y = RH - 1 - r; break;
-                case 4: x = c; y = RH - 1 - r; break;
-                case 5: x = r; y = c; break;
-                case 6: x = RH - 1 - r; y = c; break;
-                case 7: x = RH - 1 - r; y = RW - 1 - c; break;
-                default: x = r; y = RW - 1 - c; break;
-                }
-                const uint8_t *g = mm_image_pixels(img) + ((size_t)y * mm_image_width(img) + x) * 3;
-                if (memcmp(g, want + ((size_t)r * RW + c) * 3, 3) != 0)
-                    fail_msg("PNG orientation %d: stored %d,%d not at %d,%d", o, c, r, x, y);
-            }
+        check_oriented(img, want, RW, RH, o, "PNG");
         mm_image_free(img);
         free(f.d);
     }
@@ -540,6 +548,52 @@ static void test_webp_lossless(void **state)
         CHECK_FAILS(mm_image_load_memory(enc, n / 2, 0, &img), MM_ERR_FORMAT, "WebP");
         WebPFree(enc);
     }
+}
+
+static void put_le(buf *b, uint32_t v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)(v >> (8 * i));
+        buf_put(b, &c, 1);
+    }
+}
+
+/* An extended WebP (VP8X with the EXIF flag) around a lossless image, with
+ * an EXIF chunk: the orientation applies as in the other formats. */
+static void test_webp_exif_orientation(void **state)
+{
+    uint8_t rgb[RW * RH * 3];
+    for (int i = 0; i < RW * RH * 3; i++)
+        rgb[i] = ref_px(i / 3 % RW, i / 3 / RW, i % 3);
+    uint8_t *enc = NULL;
+    size_t n = WebPEncodeLosslessRGB(rgb, RW, RH, RW * 3, &enc);
+    assert_true(n > 12 && memcmp(enc + 12, "VP8L", 4) == 0);
+    for (int o = 1; o <= 8; o++) {
+        uint8_t ex[64];
+        size_t exn = exif_block(ex, o, o % 2 == 0) - 6; /* WebP's EXIF chunk holds the TIFF data only */
+        buf f = {0};
+        buf_put(&f, "RIFF\0\0\0\0WEBPVP8X", 16);
+        put_le(&f, 10, 4);
+        put_le(&f, 0x08, 4); /* EXIF present */
+        put_le(&f, RW - 1, 3);
+        put_le(&f, RH - 1, 3);
+        buf_put(&f, enc + 12, n - 12); /* the VP8L chunk */
+        buf_put(&f, "EXIF", 4);
+        put_le(&f, (uint32_t)exn, 4);
+        buf_put(&f, ex + 6, exn);
+        if (exn % 2)
+            buf_put(&f, "", 1);
+        const uint32_t riff = (uint32_t)f.n - 8;
+        memcpy(f.d + 4, &(uint8_t[4]){(uint8_t)riff, (uint8_t)(riff >> 8), (uint8_t)(riff >> 16), (uint8_t)(riff >> 24)},
+               4);
+        mm_image *img;
+        CHECK_OK(mm_image_load_memory(f.d, f.n, 0, &img));
+        assert_int_equal(mm_image_source_orientation(img), o);
+        check_oriented(img, rgb, RW, RH, o, "WebP");
+        mm_image_free(img);
+        free(f.d);
+    }
+    WebPFree(enc);
 }
 
 /* ---- paths, standard input, limits, bad files ---- */
@@ -710,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_jpeg_exif_orientation),
         cmocka_unit_test(test_jpeg_kinds),
         cmocka_unit_test(test_webp_lossless),
+        cmocka_unit_test(test_webp_exif_orientation),
         cmocka_unit_test(test_path_and_stdin),
         cmocka_unit_test(test_bad_files),
     };

@@ -218,6 +218,21 @@ static void test_center_crop_padding(void **state)
     assert_int_equal(mm_image_proc_compute(pp, img, out), MM_ERR_UNSUPPORTED);
     mm_image_free(img);
     mm_image_proc_free(pp);
+
+    /* A sliver resized to CLIP's shortest edge would be 224 x 1344000:
+     * refused before the resize allocates it. */
+    uint8_t *sliver = calloc(6000, 3);
+    CHECK_OK(mm_image_from_rgb(sliver, 1, 6000, &img));
+    p = mm_image_params_clip();
+    CHECK_OK(mm_image_proc_init_params(&p, &pp));
+    mm_status st = mm_image_proc_output_size(pp, img, &w, &h);
+    print_message("  1x6000 image: %s\n", mm_error_message());
+    assert_int_equal(st, MM_ERR_NOMEM);
+    assert_non_null(strstr(mm_error_message(), "224x1344000"));
+    assert_int_equal(mm_image_proc_compute(pp, img, out), MM_ERR_NOMEM);
+    mm_image_free(img);
+    mm_image_proc_free(pp);
+    free(sliver);
 }
 
 int main(void)
