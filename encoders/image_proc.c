@@ -353,7 +353,7 @@ mm_status mm_image_proc_compute(const mm_image_proc *pp, const mm_image *img, fl
     if (st != MM_OK)
         return st;
     const mm_image_params *p = &pp->p;
-    int32_t rw, rh;
+    int32_t rw = 0, rh = 0;
     resize_size(p, img->w, img->h, &rw, &rh); /* checked by mm_image_proc_output_size */
     mm_image *resized = NULL;
     const mm_image *src = img;
