@@ -248,44 +248,6 @@ mm_status mm_audio_load_memory(const void *data, size_t size, int32_t target_rat
     return load_memory(data, size, "audio in memory", target_rate, out);
 }
 
-/* Reads a descriptor to its end. */
-static mm_status slurp(int fd, const char *what, unsigned char **data, size_t *size)
-{
-    size_t n = 0, cap = 1 << 16;
-    unsigned char *buf = malloc(cap);
-    if (!buf)
-        return mm_error_set(MM_ERR_NOMEM, "%s: out of memory", what);
-    for (;;) {
-        if (n == cap) {
-            if (cap >= MAX_STREAM_BYTES) {
-                free(buf);
-                return mm_error_set(MM_ERR_NOMEM, "%s: more than %zu bytes", what, MAX_STREAM_BYTES);
-            }
-            unsigned char *p = realloc(buf, cap * 2);
-            if (!p) {
-                free(buf);
-                return mm_error_set(MM_ERR_NOMEM, "%s: out of memory", what);
-            }
-            buf = p;
-            cap *= 2;
-        }
-        ssize_t got = read(fd, buf + n, cap - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            int e = errno;
-            free(buf);
-            return mm_error_set(MM_ERR_IO, "%s: %s", what, strerror(e));
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    *data = buf;
-    *size = n;
-    return MM_OK;
-}
-
 mm_status mm_audio_load(const char *path, int32_t target_rate, mm_audio **out)
 {
     if (!path || !out || target_rate < 0)
@@ -319,7 +281,7 @@ mm_status mm_audio_load(const char *path, int32_t target_rate, mm_audio **out)
     }
     unsigned char *data = NULL;
     size_t size = 0;
-    st = slurp(fd, what, &data, &size);
+    st = mm_media_read_fd(fd, what, MAX_STREAM_BYTES, &data, &size);
     if (!is_stdin)
         close(fd);
     if (st != MM_OK)

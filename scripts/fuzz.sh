@@ -38,6 +38,9 @@ for t in "${targets[@]}"; do
     continue
   fi
   mkdir -p "corpus/$name"
+  # committed seeds (valid files) start the search where parsing gets deep
+  seeds="../tests/fuzz/${name#fuzz_}_seeds"
+  [ -d "$seeds" ] && cp "$seeds"/* "corpus/$name/"
   dict=()
   [ -f "../tests/fuzz/${name#fuzz_}.dict" ] && dict=(-dict="../tests/fuzz/${name#fuzz_}.dict")
   echo "== $name ($seconds s)"

@@ -1,9 +1,10 @@
 /* mmrun media front ends (libmm-media): audio decoding, resampling and the
- * Whisper log-mel spectrogram; image front ends come next.
+ * Whisper log-mel spectrogram; image decoding (PNG, JPEG, WebP) and the
+ * Hugging Face image processors' resize, crop, rescale and normalise.
  *
  * A library of its own, linked by programs (mmrun, library users) and never
- * by plugins, so that a plugin does not pull in libsndfile, libsamplerate or
- * FFTW. Errors are reported as in libmm: every fallible call returns an
+ * by plugins, so that a plugin does not pull in libsndfile, libsamplerate,
+ * FFTW, libpng, libjpeg or libwebp. Errors are reported as in libmm: every fallible call returns an
  * mm_status and mm_error_message() says why. Nothing here prints.
  *
  * Typical use (whisper.cpp style):
@@ -14,7 +15,16 @@
  *     mm_mel_compute(mel, mm_audio_samples(a), mm_audio_n_samples(a), x);
  *     ... x is {n_frames, n_mels} (ggml order: frames innermost), the
  *         Whisper encoder's input_features ...
- *     mm_audio_free(a); mm_mel_free(mel); */
+ *     mm_audio_free(a); mm_mel_free(mel);
+ *
+ * and for images (CLIP, ViT):
+ *
+ *     mm_image_proc *pp; mm_image_proc_init("clip-vit-base-patch32/", &pp);
+ *     mm_image *img;     mm_image_load("cat.jpg", 0, &img);
+ *     int32_t w, h;      mm_image_proc_output_size(pp, img, &w, &h);
+ *     float *x = malloc(sizeof(float) * 3 * w * h);
+ *     mm_image_proc_compute(pp, img, x);   ... x is pixel_values [3][h][w] ...
+ *     mm_image_free(img); mm_image_proc_free(pp); */
 #ifndef MM_MEDIA_H
 #define MM_MEDIA_H
 
@@ -108,6 +118,116 @@ MM_API int64_t mm_mel_frames_for(const mm_mel *mel, int64_t padded_len);
  * padded_len = n + n_samples, then windows of n_frames columns. */
 MM_API mm_status mm_mel_compute_padded(const mm_mel *mel, const float *samples, int64_t n, int64_t padded_len,
                                        float *out);
+
+/* ---- images ------------------------------------------------------------ */
+
+/* A decoded image: 8-bit RGB, rows top to bottom, 3 bytes per pixel, no
+ * padding between rows. */
+typedef struct mm_image mm_image;
+
+/* The pixel limit mm_image_load applies when given 0: 2^28 pixels (a 16384 x
+ * 16384 image; 768 MiB as RGB). */
+#define MM_IMAGE_MAX_PIXELS_DEFAULT ((int64_t)1 << 28)
+
+/* Decodes `path` ("-" reads standard input to its end) as transformers'
+ * load_image does with Pillow (open, ImageOps.exif_transpose, convert("RGB")),
+ * so that the RGB bytes are the ones Pillow gives. The format is found from
+ * the content, not the name:
+ *   PNG  (libpng): every colour type and bit depth, interlaced or not.
+ *        Alpha and tRNS are dropped, not composited; 16-bit RGB(A) and
+ *        grey+alpha keep the high byte; 16-bit grey without alpha is CLIPPED
+ *        to 255 (Pillow opens it as 32-bit "I" and clips on convert("RGB")).
+ *   JPEG (libjpeg-turbo, islow DCT, fancy upsampling: Pillow's settings):
+ *        baseline, progressive, arithmetic, greyscale, RGB, CMYK and YCCK
+ *        (inverted Adobe CMYK as Pillow assumes). A truncated file is an error.
+ *   WebP (libwebp, through the animation decoder as Pillow does; the first
+ *        frame of an animation): lossy, lossless, alpha dropped.
+ * The EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) is applied.
+ * An image whose header claims more than `max_pixels` pixels (0:
+ * MM_IMAGE_MAX_PIXELS_DEFAULT) is refused before anything is allocated for
+ * it. Corrupt, truncated, empty and unknown files are MM_ERR_FORMAT. */
+MM_API mm_status mm_image_load(const char *path, int64_t max_pixels, mm_image **out);
+/* The same from a complete file image in memory (the bytes are not kept). */
+MM_API mm_status mm_image_load_memory(const void *data, size_t size, int64_t max_pixels, mm_image **out);
+/* A copy of `rgb` (`width` * `height` * 3 bytes, as mm_image_pixels). */
+MM_API mm_status mm_image_from_rgb(const uint8_t *rgb, int32_t width, int32_t height, mm_image **out);
+MM_API void mm_image_free(mm_image *img);
+
+MM_API int32_t mm_image_width(const mm_image *img);
+MM_API int32_t mm_image_height(const mm_image *img);
+MM_API const uint8_t *mm_image_pixels(const mm_image *img);
+/* "PNG", "JPEG", "WebP", or "RGB" (mm_image_from_rgb, mm_image_resize). */
+MM_API const char *mm_image_source_format(const mm_image *img);
+/* The EXIF orientation (1..8) that was applied; 1 when there was none. */
+MM_API int32_t mm_image_source_orientation(const mm_image *img);
+
+/* Pillow's resampling filters, numbered as Pillow numbers them (the
+ * `resample` of a preprocessor_config.json). */
+typedef enum mm_resample {
+    MM_RESAMPLE_NEAREST = 0,
+    MM_RESAMPLE_LANCZOS = 1,
+    MM_RESAMPLE_BILINEAR = 2,
+    MM_RESAMPLE_BICUBIC = 3,
+    MM_RESAMPLE_BOX = 4,
+    MM_RESAMPLE_HAMMING = 5,
+} mm_resample;
+
+/* Pillow's Image.resize((width, height), filter), bit for bit: per output
+ * pixel the filter's weights over a support widened by the downscale factor
+ * (antialiasing), normalised, in 22-bit fixed point; the horizontal pass
+ * first, rounded and clipped to 8 bits, then the vertical one; a pass whose
+ * size does not change is skipped. NEAREST is Pillow's affine nearest. */
+MM_API mm_status mm_image_resize(const mm_image *img, int32_t width, int32_t height, mm_resample filter,
+                                 mm_image **out);
+
+/* ---- image processor (preprocessor_config.json) ----------------------- */
+
+/* The parameters of transformers' CLIPImageProcessor and ViTImageProcessor. */
+typedef struct mm_image_params {
+    bool do_resize;
+    int32_t shortest_edge;         /* > 0: resize the short side to this, the
+                                    * other to int(long * shortest_edge / short) */
+    int32_t resize_height;         /* else: resize to exactly this size     */
+    int32_t resize_width;
+    mm_resample resample;
+    bool do_center_crop;
+    int32_t crop_height;           /* top = (h - crop_height) // 2, and so on */
+    int32_t crop_width;
+    bool do_rescale;
+    double rescale_factor;         /* x * factor in double, then to float   */
+    bool do_normalize;
+    float image_mean[3];           /* (x - mean) / std in float             */
+    float image_std[3];
+    bool do_convert_rgb;           /* images are always RGB here            */
+} mm_image_params;
+
+/* CLIPImageProcessor's defaults (shortest edge 224, BICUBIC, crop 224,
+ * 1/255, OpenAI's mean and std) and ViTImageProcessor's (224 x 224,
+ * BILINEAR, no crop, 1/255, mean = std = 0.5). */
+MM_API mm_image_params mm_image_params_clip(void);
+MM_API mm_image_params mm_image_params_vit(void);
+
+typedef struct mm_image_proc mm_image_proc;
+
+/* Reads a model folder's preprocessor_config.json (or the JSON file at
+ * `path`): image_processor_type (or feature_extractor_type) CLIP… or ViT…
+ * picks the defaults for absent keys, as transformers does; every key is
+ * checked. */
+MM_API mm_status mm_image_proc_init(const char *path, mm_image_proc **out);
+MM_API mm_status mm_image_proc_init_params(const mm_image_params *p, mm_image_proc **out);
+MM_API void mm_image_proc_free(mm_image_proc *pp);
+MM_API mm_image_params mm_image_proc_get_params(const mm_image_proc *pp);
+
+/* The size of the pixel values of `img` (fixed when cropping or resizing to
+ * a fixed size; otherwise it depends on the image). */
+MM_API mm_status mm_image_proc_output_size(const mm_image_proc *pp, const mm_image *img, int32_t *width,
+                                           int32_t *height);
+/* pixel_values of one image as the processor computes them: resize, centre
+ * crop (padding with black where the image is smaller, as transformers
+ * does), rescale, normalise; `out` receives 3 * height * width floats,
+ * channel-major [3][height][width] ({W, H, 3} in ggml order). Images of a
+ * batch go one after another ({W, H, 3, B} = [B][3][H][W]). Thread-safe. */
+MM_API mm_status mm_image_proc_compute(const mm_image_proc *pp, const mm_image *img, float *out);
 
 #ifdef __cplusplus
 }

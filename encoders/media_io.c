@@ -1,0 +1,46 @@
+/* Reading a whole stream into memory, for the decoders that need the
+ * complete file: standard input and pipes for audio (several formats seek
+ * back to their header), every image. */
+#include "media_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+mm_status mm_media_read_fd(int fd, const char *what, size_t max_bytes, unsigned char **data, size_t *size)
+{
+    size_t n = 0, cap = 1 << 16;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return mm_error_set(MM_ERR_NOMEM, "%s: out of memory", what);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max_bytes) {
+                free(buf);
+                return mm_error_set(MM_ERR_NOMEM, "%s: more than %zu bytes", what, max_bytes);
+            }
+            unsigned char *p = realloc(buf, cap * 2);
+            if (!p) {
+                free(buf);
+                return mm_error_set(MM_ERR_NOMEM, "%s: out of memory", what);
+            }
+            buf = p;
+            cap *= 2;
+        }
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+            free(buf);
+            return mm_error_set(MM_ERR_IO, "%s: %s", what, strerror(e));
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    *data = buf;
+    *size = n;
+    return MM_OK;
+}
