@@ -4,7 +4,7 @@
  * pixels are read end to end (ASan checks their bounds) and resized with
  * Pillow's bicubic; the EXIF parser also gets the raw bytes. The pixel
  * limit is lowered so that inputs stay fast. Build: meson -Dfuzz=true with
- * CC=clang; seeds: tests/fuzz/image_seeds/ (16x8 PNGs of five kinds,
+ * CC=clang; seeds: tests/fuzz/image_decode_seeds/ (16x8 PNGs of five kinds,
  * baseline/progressive/grey/CMYK JPEGs with EXIF, WebP lossless/lossy/alpha);
  * run: fuzz_image_decode -dict=tests/fuzz/image_decode.dict corpus */
 #include "media_impl.h"
