@@ -6,6 +6,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "reduce.glsl"
+#include "mask.glsl"
 
 layout(constant_id = 1) const uint DMAX = 128; /* >= max(D, Dv), a multiple of WG */
 
@@ -26,7 +27,6 @@ layout(push_constant) uniform PC {
     float scale;
 } p;
 
-const float NEG_INF = -1.0 / 0.0;
 const uint NACC = DMAX / gl_WorkGroupSize.x;
 
 shared float qs[DMAX];
@@ -50,14 +50,14 @@ void main()
     if (p.causal != 0)
         jend = uint(clamp(int(i) + int(p.Tk) - int(p.Tq) + 1, 0, int(p.Tk)));
 
-    float m = NEG_INF, l = 0.0;
+    float m = MM_MASKED, l = 0.0; /* running max (finite: mask.glsl) and sum */
     float acc[NACC];
     [[unroll]] for (uint r = 0; r < NACC; r++)
         acc[r] = 0.0;
 
     for (uint j0 = 0; j0 < jend; j0 += WG) {
         const uint j = j0 + lid;
-        float s = NEG_INF;
+        float s = MM_MASKED; /* the tail chunk's lanes past jend */
         if (j < jend) {
             const uint kr = kb + j * p.k_s1;
             float dotv = 0.0;
@@ -67,17 +67,15 @@ void main()
                         qs[d + 3] * k[kr + d + 3];
             for (; d < p.D; d++)
                 dotv = fma(qs[d], k[kr + d], dotv);
-            s = dotv * p.scale;
-            if (p.has_mask != 0)
-                s += mask[mb + j];
+            s = mm_score(dotv, p.scale, p.has_mask != 0 ? mask[mb + j] : 0.0);
         }
         const float mnew = max(m, wg_max(s));
-        if (mnew == NEG_INF)
+        if (mnew == MM_MASKED)
             continue; /* uniform: every key so far is masked */
         barrier(); /* the previous chunk's readers of ps are done */
-        ps[lid] = s == NEG_INF ? 0.0 : exp(s - mnew);
+        ps[lid] = mm_weight(s, mnew);
         barrier();
-        const float alpha = m == NEG_INF ? 0.0 : exp(m - mnew);
+        const float alpha = mm_exp_below(m, mnew); /* 0 when m is MM_MASKED */
         const uint cnt = min(WG, jend - j0);
         float csum = 0.0;
         uint jj = 0;

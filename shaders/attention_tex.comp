@@ -7,18 +7,20 @@
  * push constants and output layout {Dv,H,Tq,B} as attention.comp.
  * With few queries (a decoding step) the lanes would idle, so KS lanes
  * share each query instead: lane ks takes keys ks, ks + KS, ..., and the
- * KS partial softmaxes are merged at the end with subgroup shuffles.
+ * KS partial softmaxes are merged at the end through shared memory, so the
+ * result does not depend on how many lanes the device runs per subgroup
+ * (lavapipe at LP_NATIVE_VECTOR_WIDTH=1024 reports 32 and runs 16).
  * llvmpipe ends any invocation's loops after 65535 iterations in all, so
  * keys go KU per iteration (the host checks Tk against that budget). */
 #define TEXEL_READS
 #extension GL_GOOGLE_include_directive : require
-#extension GL_KHR_shader_subgroup_shuffle : require
 #include "common.glsl"
+#include "mask.glsl"
 
 layout(constant_id = 1) const uint D4 = 16;  /* >= max(D, Dv) / 4, rounded up */
 layout(constant_id = 2) const uint VEC4 = 0; /* D, Dv and all row starts are multiples of 4 */
 layout(constant_id = 3) const uint QPL = 1;  /* queries per lane: k and v fetches serve them all */
-layout(constant_id = 4) const uint KS = 1;   /* lanes per query (a power of two <= the subgroup; QPL 1) */
+layout(constant_id = 4) const uint KS = 1;   /* lanes per query (a power of two; QPL 1) */
 
 IN_BUF(0, q);
 IN_BUF(1, k);
@@ -37,8 +39,13 @@ layout(push_constant) uniform PC {
     float scale;
 } p;
 
-const float NEG_INF = -1.0 / 0.0;
 const uint KU = 4; /* keys per loop iteration */
+
+/* the KS > 1 merge: every lane's partial (max, sum, accumulator); sized 1
+ * when KS == 1 ((2KS - 2) / KS is 0 for KS 1, else 1) */
+const uint NPART = gl_WorkGroupSize.x * ((2 * KS - 2) / KS) + 1;
+shared float part_m[NPART], part_l[NPART];
+shared vec4 part_acc[NPART * D4];
 
 /* Elements 4*d4 .. 4*d4+3 of the row at float offset `row` of a tensor
  * with scalar view t and vec4 view t4 (zero past n). */
@@ -76,7 +83,7 @@ void main()
         mb[t] = p.m_off + qi[t] * p.m_s1 + h * p.m_s2 + b * p.m_s3;
         /* keys j < jend are visible (causal: j <= i + Tk - Tq) */
         jend[t] = p.causal != 0 ? uint(clamp(int(qi[t]) + int(p.Tk) - int(p.Tq) + 1, 0, int(p.Tk))) : p.Tk;
-        m[t] = NEG_INF;
+        m[t] = MM_MASKED;
         l[t] = 0.0;
     }
     /* the loop runs to the workgroup's largest jend (its last query) */
@@ -95,18 +102,16 @@ void main()
             kv[d4] = row4(k, k4, kr, d4, p.D);
         float w[QPL], alpha[QPL];
         [[unroll]] for (uint t = 0; t < QPL; t++) {
-            float s = 0.0;
+            float dt = 0.0;
             [[unroll]] for (uint d4 = 0; d4 < D4; d4++)
-                s += dot(qv[t * D4 + d4], kv[d4]);
-            s *= p.scale;
-            if (p.has_mask != 0)
-                s += LD(mask, mb[t] + j);
+                dt += dot(qv[t * D4 + d4], kv[d4]);
+            float s = mm_score(dt, p.scale, p.has_mask != 0 ? LD(mask, mb[t] + j) : 0.0);
             if (j >= jend[t])
-                s = NEG_INF;
+                s = MM_MASKED;
             /* branch-free online softmax update; masked keys weigh exactly 0 */
             const float mn = max(m[t], s);
-            alpha[t] = m[t] == mn ? 1.0 : (m[t] == NEG_INF ? 0.0 : exp(m[t] - mn));
-            w[t] = s == NEG_INF ? 0.0 : exp(s - mn);
+            alpha[t] = m[t] == mn ? 1.0 : mm_exp_below(m[t], mn);
+            w[t] = mm_weight(s, mn);
             l[t] = l[t] * alpha[t] + w[t];
             m[t] = mn;
         }
@@ -119,20 +124,27 @@ void main()
     }
 
     if (KS > 1) { /* merge the KS lanes' partial softmaxes (QPL == 1) */
-        float mm = m[0];
-        for (uint o = 1; o < KS; o <<= 1)
-            mm = max(mm, subgroupShuffleXor(mm, o));
-        const float f = m[0] == NEG_INF ? 0.0 : exp(m[0] - mm); /* a lane that saw no key adds 0 */
-        l[0] *= f;
+        const uint lid = gl_LocalInvocationID.x;
+        part_m[lid] = m[0];
+        part_l[lid] = l[0];
         [[unroll]] for (uint d4 = 0; d4 < D4; d4++)
-            acc[d4] *= f;
-        for (uint o = 1; o < KS; o <<= 1) {
-            l[0] += subgroupShuffleXor(l[0], o);
-            [[unroll]] for (uint d4 = 0; d4 < D4; d4++)
-                acc[d4] += subgroupShuffleXor(acc[d4], o);
-        }
+            part_acc[lid * D4 + d4] = acc[d4];
+        barrier();
         if (ks != 0)
             return;
+        float mm = m[0];
+        for (uint o = 1; o < KS; o++)
+            mm = max(mm, part_m[lid + o]);
+        l[0] = 0.0;
+        [[unroll]] for (uint d4 = 0; d4 < D4; d4++)
+            acc[d4] = vec4(0.0);
+        for (uint o = 0; o < KS; o++) {
+            /* a lane that saw no unmasked key has l == 0 and adds nothing */
+            const float f = part_m[lid + o] == mm ? 1.0 : mm_exp_below(part_m[lid + o], mm);
+            l[0] += part_l[lid + o] * f;
+            [[unroll]] for (uint d4 = 0; d4 < D4; d4++)
+                acc[d4] += part_acc[(lid + o) * D4 + d4] * f;
+        }
     }
     [[unroll]] for (uint t = 0; t < QPL; t++) {
         if (i0 + lane + t * WQ >= p.Tq)

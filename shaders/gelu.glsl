@@ -27,9 +27,19 @@ float mm_tanh(float x)
 
 float mm_gelu_erf(float x) { return 0.5 * x * (1.0 + mm_erf(x * 0.70710678118654752)); }
 
+/* The cube is taken of x clamped to +-10, where tanh has long saturated:
+ * x^3 overflows for |x| > 1.9e12. */
 float mm_gelu_tanh(float x)
 {
-    return 0.5 * x * (1.0 + mm_tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
+    const float c = clamp(x, -10.0, 10.0);
+    return 0.5 * x * (1.0 + mm_tanh(0.79788456080286536 * (c + 0.044715 * c * c * c)));
 }
 
-float mm_gelu_quick(float x) { return x / (1.0 + exp(-1.702 * x)); }
+/* x * sigmoid(1.702 x) with the exponent never positive: 1 + exp(-1.702 x)
+ * overflows for x < -52, and a driver assuming no infinities may then
+ * return anything. */
+float mm_gelu_quick(float x)
+{
+    const float t = exp(-1.702 * abs(x));
+    return x * (x >= 0.0 ? 1.0 : t) / (1.0 + t);
+}

@@ -4,6 +4,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "reduce.glsl"
+#include "mask.glsl"
 
 IN_BUF(0, x);
 IN_BUF(1, mask);
@@ -16,15 +17,11 @@ layout(push_constant) uniform PC {
     float scale;
 } p;
 
-const float NEG_INF = -1.0 / 0.0;
-
+/* finite, MM_MASKED for masked keys (mask.glsl) */
 float score(uint xb, uint mb, uint j)
 {
-    return LD(x, xb + j) * p.scale + (p.has_mask != 0 ? LD(mask, mb + j) : 0.0);
+    return mm_score(LD(x, xb + j), p.scale, p.has_mask != 0 ? LD(mask, mb + j) : 0.0);
 }
-
-/* exp(v - mx), exactly 0 for masked (-inf) scores whatever exp() does there */
-float weight(float v, float mx) { return v == NEG_INF ? 0.0 : exp(v - mx); }
 
 void main()
 {
@@ -41,13 +38,13 @@ void main()
     if (p.causal != 0)
         jend = uint(clamp(int(i1) + int(p.ne.x) - int(p.ne.y) + 1, 0, int(p.ne.x)));
 
-    float mx = NEG_INF;
+    float mx = MM_MASKED;
     for (uint j = lid; j < jend; j += WG) {
         const float v = score(xb, mb, j);
         mx = max(mx, v);
     }
     mx = wg_max(mx);
-    if (mx == NEG_INF) {
+    if (mx == MM_MASKED) { /* uniform: every key is masked */
         for (uint j = lid; j < p.ne.x; j += WG)
             dst[db + j] = 0.0;
         return;
@@ -55,13 +52,13 @@ void main()
 
     float s = 0.0;
     for (uint j = lid; j < jend; j += WG)
-        s += weight(score(xb, mb, j), mx);
+        s += mm_weight(score(xb, mb, j), mx);
     const float inv = 1.0 / wg_sum(s);
 
     for (uint j = lid; j < p.ne.x; j += WG) {
         float y = 0.0;
         if (j < jend)
-            y = weight(score(xb, mb, j), mx) * inv;
+            y = mm_weight(score(xb, mb, j), mx) * inv;
         dst[db + j] = y;
     }
 }

@@ -292,9 +292,7 @@ static void read_limits(mm_vk *vk)
     VkDeviceSize view_bytes = (VkDeviceSize)lim->maxTexelBufferElements * 4;
     VkDeviceSize talign = lim->minTexelBufferOffsetAlignment > 16 ? lim->minTexelBufferOffsetAlignment : 16;
     vk->texel_window = view_bytes / 2 / talign * talign;
-    /* ... and attention_tex splits a query's keys over lanes with shuffles */
-    bool shuffle = (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
-    if (vk->texel_window < ((VkDeviceSize)16 << 20) || !vk->subgroup_arith || !shuffle)
+    if (vk->texel_window < ((VkDeviceSize)16 << 20) || !vk->subgroup_arith)
         vk->cpu_device = false;
     mm_log(MM_LOG_DEBUG, "vulkan: %s kernels", vk->cpu_device ? "CPU-driver (texel-read)" : "GPU");
 }

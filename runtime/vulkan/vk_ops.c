@@ -256,6 +256,9 @@ static mm_status op_attention(vk_rec *r, const mm_tensor *t)
          * fewer queries than lanes (decoding) the lanes split the keys */
         spec[3] = pc.Tq >= 4 * spec[0] && spec[1] <= 32 ? 4 : pc.Tq >= 2 * spec[0] ? 2 : 1;
         spec[4] = pc.Tq < spec[0] ? spec[0] : 1;
+        /* the lanes of a query merge through shared memory (attention_tex.comp) */
+        if (spec[4] > 1 && (spec[0] + 1) * (8 + 16 * (VkDeviceSize)spec[1]) > vk->max_shared)
+            spec[4] = 1;
         if (pc.Tk / (4 * spec[4]) > VK_LOOP_BUDGET)
             return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention over %u keys is too long for this device", pc.Tk);
         gx = (pc.Tq * spec[4] + spec[0] * spec[3] - 1) / (spec[0] * spec[3]);
