@@ -14,6 +14,7 @@
 
 #include "backend_impl.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -630,6 +631,104 @@ static void test_attention(void **state)
     for (int c = 0; c < 8; c++)
         assert_true(od[(2 * 2 + 1) * 8 + c] == 0.0f);
     check(g, o, "attention fully masked row", 2e-5, 1e-4);
+}
+
+/* ---- masks: -inf and finite, left padding, fully masked rows ------------------------------------- */
+
+/* Batch b of B left-pads its first pad[b] of Tk keys with `val` (the rest
+ * 0): Hugging Face's padding for batched decoding, with -inf or a finite
+ * "minus a lot" (transformers uses -FLT_MAX). pad >= 64 masks a whole
+ * 64-key chunk of the GPU attention kernel, Tk % 64 != 0 leaves a tail. */
+static mm_tensor *mask_left_pad(mm_graph *g, int64_t Tk, int64_t B, const int64_t *pad, float val)
+{
+    float *m = keep((size_t)(Tk * B) * sizeof *m);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < Tk; j++)
+            m[b * Tk + j] = j < pad[b] ? val : 0.0f;
+    return mm_graph_input(g, MM_DTYPE_F32, 4, NE(Tk, 1, 1, B), m);
+}
+
+static const float mask_values[] = {-INFINITY, -FLT_MAX, -1e30f, -1e4f};
+
+/* Left padding that leaves a key visible (finite or not), and with -inf a
+ * batch fully masked (zeros): the reference's values on every backend. */
+static void test_mask_padding(void **state)
+{
+    (void)state;
+    const int64_t Tk = 100, B = 4;
+    for (size_t i = 0; i < sizeof mask_values / sizeof mask_values[0]; i++) {
+        const float val = mask_values[i];
+        const int64_t pad[4] = {0, 64, 70, isinf(val) ? Tk : 90}; /* causal sees keys <= 96 */
+        char label[96];
+        for (int causal = 0; causal < 2; causal++) {
+            mm_graph *g = new_graph();
+            mm_tensor *x = in_rand(g, 4, NE(Tk, 4, 2, B), -4, 4);
+            snprintf(label, sizeof label, "softmax left-padded with %g%s", val, causal ? " causal" : "");
+            check(g, mm_softmax(g, x, mask_left_pad(g, Tk, B, pad, val), 0.5f, causal), label, TOL_EXP);
+
+            g = new_graph();
+            mm_tensor *q = in_rand(g, 4, NE(32, 5, 2, B), -1, 1);
+            mm_tensor *k = in_rand(g, 4, NE(32, Tk, 2, B), -1, 1);
+            mm_tensor *v = in_rand(g, 4, NE(32, Tk, 2, B), -1, 1);
+            snprintf(label, sizeof label, "attention left-padded with %g%s", val, causal ? " causal" : "");
+            check(g, mm_attention(g, q, k, v, mask_left_pad(g, Tk, B, pad, val), 0.25f, causal), label, 2e-5, 1e-4);
+
+            /* a decoding step (one query, keys split over lanes on CPU devices) */
+            g = new_graph();
+            q = in_rand(g, 4, NE(64, 1, 2, B), -1, 1);
+            k = in_rand(g, 4, NE(64, Tk, 2, B), -1, 1);
+            v = in_rand(g, 4, NE(64, Tk, 2, B), -1, 1);
+            snprintf(label, sizeof label, "attention step left-padded with %g%s", val, causal ? " causal" : "");
+            check(g, mm_attention(g, q, k, v, mask_left_pad(g, Tk, B, pad, val), 0.125f, causal), label, 2e-5, 1e-4);
+        }
+    }
+}
+
+/* Every key masked by a finite value: no longer "masked" (the reference
+ * keeps the scores' differences in double, float arithmetic cannot), but
+ * the result must stay a softmax: finite, rows summing to 1, attention a
+ * convex combination of the values. Checked on the backend under test. */
+static void test_mask_finite_full(void **state)
+{
+    (void)state;
+    const int64_t Tk = 70, B = 2, pad[2] = {Tk, Tk};
+    for (size_t i = 1; i < sizeof mask_values / sizeof mask_values[0]; i++) {
+        const float val = mask_values[i];
+        mm_graph *g = new_graph();
+        mm_tensor *x = in_rand(g, 4, NE(Tk, 3, 1, B), -4, 4);
+        mm_tensor *y = mm_softmax(g, x, mask_left_pad(g, Tk, B, pad, val), 1.0f, false);
+        mm_graph_output(g, y);
+        compute_or_fail(g_dut, g, "softmax fully masked by a finite value");
+        const float *yd = mm_tensor_data(y);
+        for (int64_t r = 0; r < 3 * B; r++) {
+            double sum = 0;
+            for (int64_t j = 0; j < Tk; j++) {
+                if (!isfinite(yd[r * Tk + j]) || yd[r * Tk + j] < 0)
+                    fail_msg("softmax masked by %g: row %lld key %lld is %g", val, (long long)r, (long long)j,
+                             yd[r * Tk + j]);
+                sum += yd[r * Tk + j];
+            }
+            if (fabs(sum - 1.0) > 1e-4)
+                fail_msg("softmax masked by %g: row %lld sums to %g", val, (long long)r, sum);
+        }
+        mm_graph_free(g);
+
+        for (int64_t Tq = 1; Tq <= 6; Tq += 5) {
+            g = new_graph();
+            mm_tensor *q = in_rand(g, 4, NE(16, Tq, 2, B), -1, 1);
+            mm_tensor *k = in_rand(g, 4, NE(16, Tk, 2, B), -1, 1);
+            mm_tensor *v = in_rand(g, 4, NE(16, Tk, 2, B), 0.25f, 1);
+            mm_tensor *o = mm_attention(g, q, k, v, mask_left_pad(g, Tk, B, pad, val), 0.25f, false);
+            mm_graph_output(g, o);
+            compute_or_fail(g_dut, g, "attention fully masked by a finite value");
+            const float *od = mm_tensor_data(o);
+            for (int64_t e = 0; e < mm_tensor_nelements(o); e++)
+                if (!(od[e] >= 0.25f - 1e-5f && od[e] <= 1.0f + 1e-5f))
+                    fail_msg("attention masked by %g (Tq %lld): output %lld is %g, outside the values' range", val,
+                             (long long)Tq, (long long)e, od[e]);
+            mm_graph_free(g);
+        }
+    }
 }
 
 /* ---- conv1d / patch embed ----------------------------------------------------------------------- */
@@ -1668,6 +1767,7 @@ static const group groups[] = {
     {"gelu", {cmocka_unit_test(test_gelu)}, 1},
     {"softmax", {cmocka_unit_test(test_softmax)}, 1},
     {"attention", {cmocka_unit_test(test_attention)}, 1},
+    {"masks", {cmocka_unit_test(test_mask_padding), cmocka_unit_test(test_mask_finite_full)}, 2},
     {"conv1d", {cmocka_unit_test(test_conv1d)}, 1},
     {"patch_embed", {cmocka_unit_test(test_patch_embed)}, 1},
     {"get_rows", {cmocka_unit_test(test_get_rows), cmocka_unit_test(test_get_rows_invalid)}, 2},
