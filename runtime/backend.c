@@ -1,7 +1,10 @@
 /* Backend selection and the compute entry point shared by all backends. */
 #include "backend_impl.h"
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,11 +32,53 @@ static void apply_env_overrides(mm_backend_params *p)
         p->vk_subgroups = MM_VK_SUBGROUPS_OFF;
 }
 
+/* MM_VK_LIMIT_*: device limits forced lower (tests/meson.build's strict
+ * variant), beside the switches above; a number with K, M or G. */
+static mm_status apply_env_limits(mm_vk_limits *l)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        bool wide;
+    } vars[] = {
+        {"MM_VK_LIMIT_STORAGE_ALIGN", offsetof(mm_vk_limits, storage_align), false},
+        {"MM_VK_LIMIT_INVOCATIONS", offsetof(mm_vk_limits, invocations), false},
+        {"MM_VK_LIMIT_SHARED_BYTES", offsetof(mm_vk_limits, shared_bytes), false},
+        {"MM_VK_LIMIT_WORKGROUPS", offsetof(mm_vk_limits, workgroups), false},
+        {"MM_VK_LIMIT_STORAGE_BUFFERS", offsetof(mm_vk_limits, storage_buffers), false},
+        {"MM_VK_LIMIT_STORAGE_RANGE", offsetof(mm_vk_limits, storage_range), true},
+        {"MM_VK_LIMIT_ALLOC_BYTES", offsetof(mm_vk_limits, alloc_bytes), true},
+        {"MM_VK_LIMIT_SUBMIT_FLOPS", offsetof(mm_vk_limits, submit_flops), true},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i].name);
+        if (!v || !*v)
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+        end += shift != 0;
+        if (errno || end == v || *end || *v == '-' || x == 0 || x > (UINT64_MAX >> shift) ||
+            (!vars[i].wide && (x << shift) > UINT32_MAX))
+            return mm_error_set(MM_ERR_INVALID, "%s=%s: not a positive number (K, M or G may follow)", vars[i].name, v);
+        x <<= shift;
+        if (vars[i].wide)
+            *(uint64_t *)((char *)l + vars[i].off) = x;
+        else
+            *(uint32_t *)((char *)l + vars[i].off) = (uint32_t)x;
+    }
+    return MM_OK;
+}
+
 mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out)
 {
     mm_backend_params params = p ? *p : mm_backend_default_params();
     *out = NULL;
     apply_env_overrides(&params);
+    mm_status ls = apply_env_limits(&params.vk_limits);
+    if (ls != MM_OK)
+        return ls;
     switch (params.kind) {
     case MM_BACKEND_CPU:
         return mm_backend_cpu_init(&params, out);

@@ -271,6 +271,20 @@ typedef enum mm_vk_subgroups {
     MM_VK_SUBGROUPS_OFF,      /* shared-memory reductions only */
 } mm_vk_subgroups;
 
+/* Device limits to assume instead of the device's own where they are
+ * stricter (0: the device's own value), so that a generous device (lavapipe)
+ * runs the paths stricter GPUs take; and the work per queue submission. */
+typedef struct mm_vk_limits {
+    uint32_t storage_align;   /* minStorageBufferOffsetAlignment, raised to this  */
+    uint32_t invocations;     /* maxComputeWorkGroupInvocations (and size x)       */
+    uint32_t shared_bytes;    /* maxComputeSharedMemorySize                        */
+    uint32_t workgroups;      /* maxComputeWorkGroupCount, each dimension          */
+    uint32_t storage_buffers; /* maxPerStageDescriptorStorageBuffers               */
+    uint64_t storage_range;   /* maxStorageBufferRange, bytes                      */
+    uint64_t alloc_bytes;     /* maxMemoryAllocationSize, bytes                    */
+    uint64_t submit_flops;    /* estimated work per queue submission; 0: 20 GFLOP  */
+} mm_vk_limits;
+
 typedef struct mm_backend_params {
     mm_backend_kind kind;
     int32_t n_threads;    /* CPU threads; 0 = all cores                      */
@@ -279,12 +293,17 @@ typedef struct mm_backend_params {
     mm_vk_kernels vk_kernels;
     mm_vk_memory vk_memory;
     mm_vk_subgroups vk_subgroups;
+    mm_vk_limits vk_limits;
 } mm_backend_params;
 
 MM_API mm_backend_params mm_backend_default_params(void);
 /* The environment overrides the vk_* fields, for tests: MM_VK_GPU_KERNELS=1
  * (MM_VK_KERNELS_GPU), MM_VK_FORCE_STAGING=1 (MM_VK_MEMORY_STAGING),
- * MM_VK_NO_SUBGROUP=1 (MM_VK_SUBGROUPS_OFF); unset, empty or 0 leave them. */
+ * MM_VK_NO_SUBGROUP=1 (MM_VK_SUBGROUPS_OFF); unset, empty or 0 leave them.
+ * MM_VK_LIMIT_<FIELD> sets a vk_limits field (STORAGE_ALIGN, INVOCATIONS,
+ * SHARED_BYTES, WORKGROUPS, STORAGE_BUFFERS, STORAGE_RANGE, ALLOC_BYTES,
+ * SUBMIT_FLOPS), a number with an optional K, M or G (powers of 1024); a
+ * value that is not one fails the init. */
 MM_API mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out);
 MM_API void mm_backend_free(mm_backend *b);
 MM_API mm_backend_kind mm_backend_get_kind(const mm_backend *b);

@@ -257,26 +257,66 @@ static mm_status pick_device(mm_vk *vk, int32_t want)
     return MM_OK;
 }
 
-static void read_limits(mm_vk *vk)
+/* A forced limit (mm_vk_limits, 0: none) replaces the device's where lower. */
+static void cap32(uint32_t *v, uint32_t forced)
 {
+    if (forced && forced < *v)
+        *v = forced;
+}
+
+static void cap64(VkDeviceSize *v, uint64_t forced)
+{
+    if (forced && forced < *v)
+        *v = forced;
+}
+
+/* The device's limits (Vulkan 1.1 properties only once the device is known
+ * to have 1.1), with the forced ones of params.vk_limits applied. */
+static mm_status read_limits(mm_vk *vk)
+{
+    vkGetPhysicalDeviceProperties(vk->phys, &vk->props);
+    if (vk->props.apiVersion < VK_API_VERSION_1_1)
+        return mm_error_set(MM_ERR_BACKEND, "vulkan: %s supports Vulkan %u.%u; 1.1 is needed", vk->props.deviceName,
+                            VK_API_VERSION_MAJOR(vk->props.apiVersion), VK_API_VERSION_MINOR(vk->props.apiVersion));
     VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
                                                  .pNext = &sg};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
     vkGetPhysicalDeviceProperties2(vk->phys, &p2);
-    vk->props = p2.properties;
     vkGetPhysicalDeviceMemoryProperties(vk->phys, &vk->mem_props);
 
     const VkPhysicalDeviceLimits *lim = &vk->props.limits;
+    const mm_vk_limits *forced = &vk->params.vk_limits;
     vk->max_range = lim->maxStorageBufferRange;
     /* 16 at least: vec4 views of a binding need 16-byte aligned starts */
     vk->align = lim->minStorageBufferOffsetAlignment > 16 ? lim->minStorageBufferOffsetAlignment : 16;
+    if (forced->storage_align > vk->align) {
+        if (forced->storage_align & (forced->storage_align - 1))
+            return mm_error_set(MM_ERR_INVALID, "vulkan: a storage alignment of %u is not a power of two",
+                                forced->storage_align);
+        vk->align = forced->storage_align;
+    }
     vk->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : ((VkDeviceSize)1 << 30);
     vk->max_shared = lim->maxComputeSharedMemorySize;
     vk->max_invocations = lim->maxComputeWorkGroupInvocations;
     vk->max_wg_size = lim->maxComputeWorkGroupSize[0];
     for (int i = 0; i < 3; i++)
         vk->max_groups[i] = lim->maxComputeWorkGroupCount[i];
+    vk->max_storage_buffers = lim->maxPerStageDescriptorStorageBuffers;
+    vk->max_sampled = lim->maxPerStageDescriptorSampledImages; /* texel buffers count here */
+    cap64(&vk->max_range, forced->storage_range);
+    cap64(&vk->max_alloc, forced->alloc_bytes);
+    cap32(&vk->max_shared, forced->shared_bytes);
+    cap32(&vk->max_invocations, forced->invocations);
+    cap32(&vk->max_wg_size, forced->invocations);
+    for (int i = 0; i < 3; i++)
+        cap32(&vk->max_groups[i], forced->workgroups);
+    cap32(&vk->max_storage_buffers, forced->storage_buffers);
+    vk->submit_flops = forced->submit_flops ? forced->submit_flops : VK_SUBMIT_FLOPS;
+    if (vk->max_range < 4 * vk->align || vk->max_invocations < 32 || vk->max_shared < 1024)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: %s: limits too small to run on (storage range %llu B, "
+                            "%u invocations, %u B shared memory)", vk->props.deviceName,
+                            (unsigned long long)vk->max_range, vk->max_invocations, vk->max_shared);
     vk->subgroup_size = sg.subgroupSize ? sg.subgroupSize : 1;
     const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
     vk->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & need) == need;
@@ -295,6 +335,7 @@ static void read_limits(mm_vk *vk)
     if (vk->texel_window < ((VkDeviceSize)16 << 20) || !vk->subgroup_arith)
         vk->cpu_device = false;
     mm_log(MM_LOG_DEBUG, "vulkan: %s kernels", vk->cpu_device ? "CPU-driver (texel-read)" : "GPU");
+    return MM_OK;
 }
 
 static bool device_has_extension(VkPhysicalDevice pd, const char *name)
@@ -318,10 +359,8 @@ mm_status vk_device_open(mm_vk *vk, const mm_backend_params *p)
         return s;
     if ((s = pick_device(vk, p->vk_device)) != MM_OK)
         return s;
-    read_limits(vk);
-    if (vk->props.apiVersion < VK_API_VERSION_1_1)
-        return mm_error_set(MM_ERR_BACKEND, "vulkan: %s supports Vulkan %u.%u; 1.1 is needed", vk->props.deviceName,
-                            VK_API_VERSION_MAJOR(vk->props.apiVersion), VK_API_VERSION_MINOR(vk->props.apiVersion));
+    if ((s = read_limits(vk)) != MM_OK)
+        return s;
 
     uint32_t nq = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(vk->phys, &nq, NULL);

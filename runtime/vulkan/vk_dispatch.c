@@ -11,34 +11,51 @@
 
 #define VK_SETS_PER_POOL 512
 
+/* Which devices run a shader: every one, those with the GPU kernels (plain
+ * or subgroup reductions), or CPU drivers (texel reads). */
+typedef enum vk_family { FAM_ALL, FAM_GPU, FAM_GPU_PLAIN, FAM_GPU_SG, FAM_TEX } vk_family;
+
 static const struct {
     const char *name;
     bool texel; /* inputs are texel-buffer views (the texel layout) */
+    vk_family family;
 } shaders[VK_SH_COUNT] = {
-    [VK_SH_COPY] = {"copy", false},
-    [VK_SH_UNARY] = {"unary", false},
-    [VK_SH_BINARY] = {"binary", false},
-    [VK_SH_GET_ROWS] = {"get_rows", false},
-    [VK_SH_SET_ROWS] = {"set_rows", false},
-    [VK_SH_IM2COL] = {"im2col", false},
-    [VK_SH_ARGMAX] = {"argmax", false},
-    [VK_SH_TOP_K] = {"top_k", false},
-    [VK_SH_MATMUL] = {"matmul", false},
-    [VK_SH_MATMUL_TEX] = {"matmul_tex", true},
-    [VK_SH_MATVEC] = {"matvec", false},
-    [VK_SH_MATVEC_SG] = {"matvec_sg", false},
-    [VK_SH_LAYER_NORM] = {"layer_norm", false},
-    [VK_SH_LAYER_NORM_SG] = {"layer_norm_sg", false},
-    [VK_SH_SOFTMAX] = {"softmax", false},
-    [VK_SH_SOFTMAX_SG] = {"softmax_sg", false},
-    [VK_SH_ATTENTION] = {"attention", false},
-    [VK_SH_ATTENTION_SG] = {"attention_sg", false},
-    [VK_SH_ATTENTION_TEX] = {"attention_tex", true},
-    [VK_SH_UNARY_TEX] = {"unary_tex", true},
-    [VK_SH_BINARY_TEX] = {"binary_tex", true},
-    [VK_SH_LAYER_NORM_TEX] = {"layer_norm_tex", true},
-    [VK_SH_SOFTMAX_TEX] = {"softmax_tex", true},
+    [VK_SH_COPY] = {"copy", false, FAM_ALL},
+    [VK_SH_UNARY] = {"unary", false, FAM_GPU},
+    [VK_SH_BINARY] = {"binary", false, FAM_GPU},
+    [VK_SH_GET_ROWS] = {"get_rows", false, FAM_ALL},
+    [VK_SH_SET_ROWS] = {"set_rows", false, FAM_ALL},
+    [VK_SH_IM2COL] = {"im2col", false, FAM_ALL},
+    [VK_SH_ARGMAX] = {"argmax", false, FAM_ALL},
+    [VK_SH_TOP_K] = {"top_k", false, FAM_ALL},
+    [VK_SH_MATMUL] = {"matmul", false, FAM_GPU},
+    [VK_SH_MATMUL_TEX] = {"matmul_tex", true, FAM_TEX},
+    [VK_SH_MATVEC] = {"matvec", false, FAM_GPU_PLAIN},
+    [VK_SH_MATVEC_SG] = {"matvec_sg", false, FAM_GPU_SG},
+    [VK_SH_LAYER_NORM] = {"layer_norm", false, FAM_GPU_PLAIN},
+    [VK_SH_LAYER_NORM_SG] = {"layer_norm_sg", false, FAM_GPU_SG},
+    [VK_SH_SOFTMAX] = {"softmax", false, FAM_GPU_PLAIN},
+    [VK_SH_SOFTMAX_SG] = {"softmax_sg", false, FAM_GPU_SG},
+    [VK_SH_ATTENTION] = {"attention", false, FAM_GPU_PLAIN},
+    [VK_SH_ATTENTION_SG] = {"attention_sg", false, FAM_GPU_SG},
+    [VK_SH_ATTENTION_TEX] = {"attention_tex", true, FAM_TEX},
+    [VK_SH_UNARY_TEX] = {"unary_tex", true, FAM_TEX},
+    [VK_SH_BINARY_TEX] = {"binary_tex", true, FAM_TEX},
+    [VK_SH_LAYER_NORM_TEX] = {"layer_norm_tex", true, FAM_TEX},
+    [VK_SH_SOFTMAX_TEX] = {"softmax_tex", true, FAM_TEX},
 };
+
+static bool shader_used(const mm_vk *vk, vk_shader sh)
+{
+    switch (shaders[sh].family) {
+    case FAM_ALL: return true;
+    case FAM_GPU: return !vk->cpu_device;
+    case FAM_GPU_PLAIN: return !vk->cpu_device && !vk->subgroup_arith;
+    case FAM_GPU_SG: return !vk->cpu_device && vk->subgroup_arith;
+    case FAM_TEX: return vk->cpu_device;
+    }
+    return false;
+}
 
 static const mm_shader_blob *find_blob(const char *name)
 {
@@ -71,48 +88,106 @@ static mm_status create_pool(mm_vk *vk)
     return MM_OK;
 }
 
-/* The storage-buffer layout, or with `texel` the texel-buffer one. */
-static mm_status create_layout(mm_vk *vk, bool texel, VkDescriptorSetLayout *dsl, VkPipelineLayout *layout)
+/* The bindings a shader declares, from its SPIR-V (OpDecorate ... Binding n),
+ * as a mask: each pipeline's layout holds just those, so a shader needing
+ * four storage buffers runs on a device allowing four. */
+static uint32_t spirv_bindings(const mm_shader_blob *blob)
 {
-    VkDescriptorSetLayoutBinding bind[VK_N_TEX_BINDINGS];
-    uint32_t n = texel ? VK_N_TEX_BINDINGS : VK_N_BINDINGS;
-    for (uint32_t i = 0; i < n; i++)
-        bind[i] = (VkDescriptorSetLayoutBinding){
-            .binding = i,
-            .descriptorType = texel && (i < VK_N_INPUTS || i >= VK_BIND_VEC4) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
-                                                                               : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-            .descriptorCount = 1,
-            .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
-        };
+    enum { OP_DECORATE = 71, DECORATION_BINDING = 33 };
+    const uint32_t *w = blob->code, n = (uint32_t)(blob->size / 4);
+    uint32_t mask = 0;
+    for (uint32_t i = 5; i < n;) { /* after the 5-word header */
+        uint32_t len = w[i] >> 16, op = w[i] & 0xffff;
+        if (len == 0 || i + len > n)
+            break;
+        if (op == OP_DECORATE && len >= 4 && w[i + 2] == DECORATION_BINDING && w[i + 3] < 32)
+            mask |= 1u << w[i + 3];
+        i += len;
+    }
+    return mask;
+}
+
+/* A binding's descriptor type: inputs of texel shaders are texel buffers
+ * (R32F at b, RGBA32F at b + VK_BIND_VEC4), everything else storage. */
+static VkDescriptorType binding_type(bool texel, uint32_t b)
+{
+    return texel && (b < VK_N_INPUTS || b >= VK_BIND_VEC4) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                                           : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+}
+
+/* Shader sh's set and pipeline layouts, from its bindings (vk->bindings[sh]). */
+static mm_status create_layout(mm_vk *vk, vk_shader sh)
+{
+    VkDescriptorSetLayoutBinding bind[32];
+    uint32_t n = 0;
+    for (uint32_t b = 0; b < 32; b++)
+        if (vk->bindings[sh] & (1u << b))
+            bind[n++] = (VkDescriptorSetLayoutBinding){
+                .binding = b,
+                .descriptorType = binding_type(shaders[sh].texel, b),
+                .descriptorCount = 1,
+                .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+            };
     VkDescriptorSetLayoutCreateInfo dci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
         .bindingCount = n,
         .pBindings = bind,
     };
-    VkResult r = vkCreateDescriptorSetLayout(vk->dev, &dci, NULL, dsl);
-    if (r != VK_SUCCESS)
+    VkResult r = vkCreateDescriptorSetLayout(vk->dev, &dci, NULL, &vk->dsl[sh]);
+    if (r != VK_SUCCESS) {
+        vk->dsl[sh] = VK_NULL_HANDLE;
         return vk_fail(r, "vkCreateDescriptorSetLayout");
+    }
     VkPushConstantRange pcr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES};
     VkPipelineLayoutCreateInfo lci = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
         .setLayoutCount = 1,
-        .pSetLayouts = dsl,
+        .pSetLayouts = &vk->dsl[sh],
         .pushConstantRangeCount = 1,
         .pPushConstantRanges = &pcr,
     };
-    if ((r = vkCreatePipelineLayout(vk->dev, &lci, NULL, layout)) != VK_SUCCESS)
+    if ((r = vkCreatePipelineLayout(vk->dev, &lci, NULL, &vk->layout[sh])) != VK_SUCCESS) {
+        vk->layout[sh] = VK_NULL_HANDLE;
         return vk_fail(r, "vkCreatePipelineLayout");
+    }
+    return MM_OK;
+}
+
+/* Every shader this device would run fits its per-stage descriptor limits;
+ * a device that cannot run one is refused here, naming it, rather than
+ * failing in the middle of a model. */
+static mm_status check_descriptor_limits(const mm_vk *vk, vk_shader sh)
+{
+    uint32_t storage = 0, texel = 0;
+    for (uint32_t b = 0; b < 32; b++)
+        if (vk->bindings[sh] & (1u << b)) {
+            if (binding_type(shaders[sh].texel, b) == VK_DESCRIPTOR_TYPE_STORAGE_BUFFER)
+                storage++;
+            else
+                texel++;
+        }
+    if (storage > vk->max_storage_buffers)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: %s allows %u storage buffers per shader stage "
+                            "(maxPerStageDescriptorStorageBuffers); shader %s needs %u",
+                            vk->props.deviceName, vk->max_storage_buffers, shaders[sh].name, storage);
+    if (texel > vk->max_sampled)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: %s allows %u texel buffers per shader stage "
+                            "(maxPerStageDescriptorSampledImages); shader %s needs %u",
+                            vk->props.deviceName, vk->max_sampled, shaders[sh].name, texel);
     return MM_OK;
 }
 
 mm_status vk_dispatch_init(mm_vk *vk)
 {
-    for (int i = 0; i < VK_SH_COUNT; i++)
-        if (!find_blob(shaders[i].name))
+    mm_status s = MM_OK;
+    for (int i = 0; i < VK_SH_COUNT && s == MM_OK; i++) {
+        const mm_shader_blob *blob = find_blob(shaders[i].name);
+        if (!blob)
             return mm_error_set(MM_ERR_BACKEND, "vulkan: shader %s is not built in", shaders[i].name);
-    mm_status s = create_layout(vk, false, &vk->dsl, &vk->layout);
-    if (s == MM_OK && vk->cpu_device)
-        s = create_layout(vk, true, &vk->dsl_tex, &vk->layout_tex);
+        vk->bindings[i] = spirv_bindings(blob);
+        if (shader_used(vk, (vk_shader)i) && (s = check_descriptor_limits(vk, (vk_shader)i)) == MM_OK)
+            s = create_layout(vk, (vk_shader)i);
+    }
     if (s == MM_OK)
         s = create_pool(vk);
     if (s != MM_OK)
@@ -161,14 +236,12 @@ void vk_dispatch_free(mm_vk *vk)
         vkDestroyFence(vk->dev, vk->fence, NULL);
     if (vk->cmd_pool)
         vkDestroyCommandPool(vk->dev, vk->cmd_pool, NULL); /* frees vk->cmd */
-    if (vk->layout)
-        vkDestroyPipelineLayout(vk->dev, vk->layout, NULL);
-    if (vk->dsl)
-        vkDestroyDescriptorSetLayout(vk->dev, vk->dsl, NULL);
-    if (vk->layout_tex)
-        vkDestroyPipelineLayout(vk->dev, vk->layout_tex, NULL);
-    if (vk->dsl_tex)
-        vkDestroyDescriptorSetLayout(vk->dev, vk->dsl_tex, NULL);
+    for (int i = 0; i < VK_SH_COUNT; i++) {
+        if (vk->layout[i])
+            vkDestroyPipelineLayout(vk->dev, vk->layout[i], NULL);
+        if (vk->dsl[i])
+            vkDestroyDescriptorSetLayout(vk->dev, vk->dsl[i], NULL);
+    }
 }
 
 /* ---- command buffer ----------------------------------------------------------- */
@@ -292,10 +365,11 @@ static mm_status get_pipeline(mm_vk *vk, vk_shader sh, const uint32_t *spec, uin
             .pName = "main",
             .pSpecializationInfo = &si,
         },
-        .layout = shaders[sh].texel ? vk->layout_tex : vk->layout,
+        .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT, /* vk_dispatch splits large grids */
+        .layout = vk->layout[sh],
     };
-    if (shaders[sh].texel && !vk->layout_tex)
-        return mm_error_set(MM_ERR_BACKEND, "vulkan: shader %s needs texel mode", shaders[sh].name);
+    if (!vk->layout[sh]) /* not for this device (vk_dispatch_init) */
+        return mm_error_set(MM_ERR_BACKEND, "vulkan: shader %s is not one this device runs", shaders[sh].name);
     vk_pipeline *p = &vk->pipes[vk->n_pipes];
     r = vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &ci, NULL, &p->pipe);
     if (r != VK_SUCCESS)
@@ -477,26 +551,38 @@ mm_status vk_groups(const mm_vk *vk, uint64_t n, uint32_t *gx, uint32_t *gy)
     if (n == 0)
         n = 1;
     uint64_t x = n < vk->max_groups[0] ? n : vk->max_groups[0];
-    uint64_t y = (n + x - 1) / x;
-    if (y > vk->max_groups[1])
-        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: %llu workgroups exceed the device's dispatch limits",
+    uint64_t y = (n + x - 1) / x; /* beyond max_groups[1], vk_dispatch splits y */
+    if (y > UINT32_MAX || x * y > UINT32_MAX)
+        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: %llu workgroups are too many for one dispatch",
                             (unsigned long long)n);
     *gx = (uint32_t)x;
     *gy = (uint32_t)y;
     return MM_OK;
 }
 
+/* The largest power of two <= n (n > 0). */
+static uint32_t pow2_floor(uint32_t n)
+{
+    uint32_t p = 1;
+    while (p <= n / 2)
+        p *= 2;
+    return p;
+}
+
 uint32_t vk_reduce_wg(const mm_vk *vk, int64_t n)
 {
+    /* the reduction trees need a power of two: never double past a cap
+     * that is not one (192 must give 128, not 256) */
+    const uint32_t cap = vk_max_wg_pow2(vk);
     if (vk->cpu_device) { /* one SIMD vector (no barriers) unless 3 passes over the
                               * row would exceed the loop budget */
         uint32_t wg = vk_lanes(vk);
-        while (wg < vk_max_wg(vk) && 3 * (n / wg + 1) > VK_LOOP_BUDGET)
+        while (wg * 2 <= cap && 3 * (n / wg + 1) > VK_LOOP_BUDGET)
             wg *= 2;
         return wg;
     }
-    uint32_t wg = 32;
-    while (wg < vk_max_wg(vk) && (int64_t)wg < n)
+    uint32_t wg = 32 < cap ? 32 : cap;
+    while (wg * 2 <= cap && (int64_t)wg < n)
         wg *= 2;
     return wg;
 }
@@ -507,10 +593,15 @@ uint32_t vk_max_wg(const mm_vk *vk)
     return cap < 256 ? cap : 256;
 }
 
+uint32_t vk_max_wg_pow2(const mm_vk *vk)
+{
+    return pow2_floor(vk_max_wg(vk));
+}
+
 uint32_t vk_lanes(const mm_vk *vk)
 {
-    uint32_t cap = vk->max_invocations < vk->max_wg_size ? vk->max_invocations : vk->max_wg_size;
     uint32_t n = vk->subgroup_size < 64 ? vk->subgroup_size : 64;
+    uint32_t cap = vk_max_wg_pow2(vk);
     return n < cap ? n : cap;
 }
 
@@ -518,50 +609,66 @@ mm_status vk_dispatch(vk_rec *r, const vk_args *a, vk_shader sh, const uint32_t 
                       const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz)
 {
     mm_vk *vk = r->vk;
-    if (gx > vk->max_groups[0] || gy > vk->max_groups[1] || gz > vk->max_groups[2])
-        return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: dispatch of %u x %u x %u workgroups exceeds the device limits",
-                            gx, gy, gz);
     bool texel = shaders[sh].texel;
     if (texel != a->texel)
         return mm_error_set(MM_ERR_BACKEND, "vulkan: %s bound with the wrong descriptor kind", shaders[sh].name);
-    VkPipelineLayout layout = texel ? vk->layout_tex : vk->layout;
     VkPipeline pipe = VK_NULL_HANDLE;
     VkDescriptorSet set = VK_NULL_HANDLE;
     mm_status s = get_pipeline(vk, sh, spec, n_spec, &pipe);
     if (s == MM_OK)
-        s = alloc_set(vk, texel ? vk->dsl_tex : vk->dsl, &set);
+        s = alloc_set(vk, vk->dsl[sh], &set);
     if (s != MM_OK)
         return s;
+    /* the shader's bindings; optional inputs left unset get the status buffer */
     VkDescriptorBufferInfo info[VK_N_BINDINGS];
     VkBufferView views[VK_N_TEX_BINDINGS];
     VkWriteDescriptorSet wr[VK_N_TEX_BINDINGS];
-    uint32_t n = texel ? VK_N_TEX_BINDINGS : VK_N_BINDINGS;
-    for (uint32_t i = 0; i < n; i++) {
-        wr[i] = (VkWriteDescriptorSet){
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < VK_N_TEX_BINDINGS; i++) {
+        if (!(vk->bindings[sh] & (1u << i)))
+            continue;
+        if (!texel && i >= VK_N_BINDINGS)
+            return mm_error_set(MM_ERR_BACKEND, "vulkan: shader %s uses binding %u", shaders[sh].name, i);
+        wr[n] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
             .dstSet = set,
             .dstBinding = i,
             .descriptorCount = 1,
-            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .descriptorType = binding_type(texel, i),
         };
-        if (texel && (i < VK_N_INPUTS || i >= VK_BIND_VEC4)) {
+        if (wr[n].descriptorType == VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER) {
             uint32_t in = i < VK_N_INPUTS ? i : i - VK_BIND_VEC4;
             bool set_in = a->info[in].buffer != VK_NULL_HANDLE;
             views[i] = i < VK_N_INPUTS ? (set_in ? a->v1[in] : vk->status.v1[0])
                                        : (set_in ? a->v4[in] : vk->status.v4[0]);
-            wr[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
-            wr[i].pTexelBufferView = &views[i];
+            wr[n].pTexelBufferView = &views[i];
         } else {
             info[i] = a->info[i].buffer ? a->info[i] : (VkDescriptorBufferInfo){vk->status.buf, 0, VK_WHOLE_SIZE};
-            wr[i].pBufferInfo = &info[i];
+            wr[n].pBufferInfo = &info[i];
         }
+        n++;
     }
     vkUpdateDescriptorSets(vk->dev, n, wr, 0, NULL);
     sync_args(r, a);
     vkCmdBindPipeline(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
-    vkCmdBindDescriptorSets(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, NULL);
-    vkCmdPushConstants(r->cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
-    vkCmdDispatch(r->cmd, gx, gy, gz);
-    r->n_dispatch++;
+    vkCmdBindDescriptorSets(r->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout[sh], 0, 1, &set, 0, NULL);
+    vkCmdPushConstants(r->cmd, vk->layout[sh], VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    /* Counts beyond the device's per-dimension limit go as several
+     * dispatches with a base: gl_WorkGroupID counts from 0 over the whole
+     * grid as the shaders expect (gl_NumWorkGroups is per piece, so
+     * mm_group_linear's x is never split: vk_groups caps it). */
+    const uint32_t g[3] = {gx, gy, gz};
+    for (uint32_t z = 0; z < g[2]; z += vk->max_groups[2])
+        for (uint32_t y = 0; y < g[1]; y += vk->max_groups[1])
+            for (uint32_t x = 0; x < g[0]; x += vk->max_groups[0]) {
+                uint32_t nx = g[0] - x < vk->max_groups[0] ? g[0] - x : vk->max_groups[0];
+                uint32_t ny = g[1] - y < vk->max_groups[1] ? g[1] - y : vk->max_groups[1];
+                uint32_t nz = g[2] - z < vk->max_groups[2] ? g[2] - z : vk->max_groups[2];
+                if (x || y || z)
+                    vkCmdDispatchBase(r->cmd, x, y, z, nx, ny, nz);
+                else
+                    vkCmdDispatch(r->cmd, nx, ny, nz);
+                r->n_dispatch++;
+            }
     return MM_OK;
 }

@@ -14,11 +14,11 @@
 
 #include "backend_impl.h"
 
-/* Pipelines share one descriptor set layout: bindings 0..3 are op inputs
- * (storage buffers), 4 the result, 5 a small status buffer (shader-detected
- * errors). Texel-read shaders (*_tex) have a second layout where inputs are
- * uniform texel buffers: an R32F view at b and an RGBA32F view at b + 6.
- * Unused bindings point at the status buffer. */
+/* Binding numbers: 0..3 are op inputs (storage buffers), 4 the result, 5 a
+ * small status buffer (shader-detected errors). In texel-read shaders
+ * (*_tex) inputs are uniform texel buffers: an R32F view at b and an
+ * RGBA32F view at b + 6. Each shader's layout has only the bindings its
+ * SPIR-V declares; optional inputs left unset point at the status buffer. */
 #define VK_N_BINDINGS 6
 #define VK_N_INPUTS 4
 #define VK_BIND_DST 4
@@ -33,6 +33,9 @@
 #define VK_LOOP_BUDGET 60000u
 #define VK_MAX_SPEC 8
 #define VK_PUSH_BYTES 128
+/* Work per queue submission unless mm_vk_limits.submit_flops says: a few
+ * tens of ms on an integrated GPU, far below driver watchdogs (~2 s). */
+#define VK_SUBMIT_FLOPS 20000000000ull
 
 typedef enum vk_shader {
     VK_SH_COPY,
@@ -103,6 +106,9 @@ typedef struct mm_vk {
     VkDeviceSize align;     /* allocation/binding alignment (>= min offset)  */
     VkDeviceSize max_alloc; /* maxMemoryAllocationSize                       */
     uint32_t max_shared, max_invocations, max_wg_size, max_groups[3];
+    uint32_t max_storage_buffers, max_sampled; /* descriptors per shader stage  */
+    uint64_t submit_flops;  /* estimated work per queue submission            */
+    bool lost;              /* VK_ERROR_DEVICE_LOST seen: no more work        */
     uint32_t subgroup_size;
     bool subgroup_arith; /* subgroup add/max in compute shaders           */
     bool cpu_device;     /* CPU-emulated (lavapipe): texel-read, barrier-free kernels */
@@ -111,8 +117,9 @@ typedef struct mm_vk {
     uint32_t mem_device, mem_staging, mem_host; /* memory type indices      */
 
     /* pipelines and command recording */
-    VkDescriptorSetLayout dsl, dsl_tex;
-    VkPipelineLayout layout, layout_tex;
+    uint32_t bindings[VK_SH_COUNT];      /* bindings each shader declares (mask) */
+    VkDescriptorSetLayout dsl[VK_SH_COUNT]; /* per shader, for the shaders this device runs */
+    VkPipelineLayout layout[VK_SH_COUNT];
     VkDescriptorPool *pools;
     uint32_t n_pools, pool_cur;
     VkShaderModule modules[VK_SH_COUNT];
@@ -235,11 +242,12 @@ vk_args vk_args_for(vk_shader sh); /* empty bindings for a dispatch of sh */
 mm_status vk_arg(vk_rec *r, vk_args *a, int binding, const vk_view *v, bool write, uint32_t *elem_off);
 mm_status vk_dispatch(vk_rec *r, const vk_args *a, vk_shader sh, const uint32_t *spec, uint32_t n_spec,
                       const void *push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
-/* Splits n workgroups over x (<= the device limit) and y. */
+/* Splits n workgroups over x (<= the device limit) and y (any count). */
 mm_status vk_groups(const mm_vk *vk, uint64_t n, uint32_t *gx, uint32_t *gy);
 uint32_t vk_reduce_wg(const mm_vk *vk, int64_t n); /* power-of-two workgroup size for a row of n */
 uint32_t vk_lanes(const mm_vk *vk); /* CPU devices: invocations of one SIMD vector (subgroup size) */
 uint32_t vk_max_wg(const mm_vk *vk); /* largest 1-D workgroup used, <= 256 */
+uint32_t vk_max_wg_pow2(const mm_vk *vk); /* the largest power of two <= vk_max_wg */
 
 /* vk_ops.c */
 VkDeviceSize vk_op_scratch_bytes(const mm_tensor *t);

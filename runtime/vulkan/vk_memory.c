@@ -192,6 +192,11 @@ static mm_status reserve(mm_vk *vk, vk_buf *b, VkDeviceSize size, vk_mem_kind ki
 {
     if (b->buf && b->size >= size)
         return MM_OK;
+    if (size > vk->max_alloc)
+        return mm_error_set(MM_ERR_NOMEM, "vulkan: the graph needs %.1f MiB of %s in one allocation; %s allows "
+                            "%.1f MiB (maxMemoryAllocationSize)", size / 1048576.0,
+                            kind == VK_MEM_STAGING ? "staging" : "intermediates", vk->props.deviceName,
+                            vk->max_alloc / 1048576.0);
     vk_buf_destroy(vk, b);
     VkDeviceSize want = vk_align_up(size + size / 4, (VkDeviceSize)1 << 20); /* headroom: fewer regrowths */
     if (want > vk->max_alloc)

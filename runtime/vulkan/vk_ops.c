@@ -209,8 +209,8 @@ static mm_status op_rows_index(vk_rec *r, const mm_tensor *t, vk_shader sh)
     TRY(arg_tensor(r, &a, 0, x, false, &pc.s_off));
     TRY(arg_tensor(r, &a, VK_BIND_DST, t, true, &pc.d_off));
     /* a power of two for the pair tree (no subgroup variant) */
-    uint32_t wg = 32, k = sh == VK_SH_TOP_K ? pc.k : 1;
-    while (wg < vk_max_wg(r->vk) && (int64_t)wg < x->ne[0])
+    uint32_t wg = 32, k = sh == VK_SH_TOP_K ? pc.k : 1, cap = vk_max_wg_pow2(r->vk);
+    while (wg * 2 <= cap && (int64_t)wg < x->ne[0])
         wg *= 2;
     /* picks per dispatch within the loop budget (one pass: a scan and the tree) */
     uint32_t pass = (pc.ne0 + wg - 1) / wg + 2 * 32, chunk = VK_LOOP_BUDGET / pass;
@@ -263,7 +263,7 @@ static mm_status op_attention(vk_rec *r, const mm_tensor *t)
             return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention over %u keys is too long for this device", pc.Tk);
         gx = (pc.Tq * spec[4] + spec[0] * spec[3] - 1) / (spec[0] * spec[3]);
     } else { /* a workgroup per query, head rows in shared memory */
-        spec[0] = vk_max_wg(vk) < 64 ? vk_max_wg(vk) : 64;
+        spec[0] = vk_max_wg_pow2(vk) < 64 ? vk_max_wg_pow2(vk) : 64;
         spec[1] = (dmax + spec[0] - 1) / spec[0] * spec[0];
         if ((spec[1] + 2 * spec[0]) * 4 > vk->max_shared)
             return mm_error_set(MM_ERR_UNSUPPORTED, "vulkan: attention head size %u exceeds shared memory", dmax);
@@ -346,7 +346,7 @@ static mm_status matmul_dispatch(vk_rec *r, const vk_matmul *m)
     if (m->bias_mode != BIAS_NONE)
         TRY(vk_arg(r, &a, 2, &m->bias, false, &pc.bias_off));
     TRY(vk_arg(r, &a, VK_BIND_DST, &m->d, true, &pc.d_off));
-    uint32_t vec4 = can_vec4(&pc), gz = (uint32_t)(m->d.ne[2] * m->d.ne[3]), wg = vk_max_wg(vk);
+    uint32_t vec4 = can_vec4(&pc), gz = (uint32_t)(m->d.ne[2] * m->d.ne[3]);
 
     if (sh == VK_SH_MATMUL_TEX) { /* CPU: 4 x 8 register blocks, no shared memory */
         if (pc.K > VK_LOOP_BUDGET)
@@ -356,7 +356,7 @@ static mm_status matmul_dispatch(vk_rec *r, const vk_matmul *m)
                            (pc.N + tn - 1) / tn, gz);
     }
     if (sh != VK_SH_MATMUL) { /* decoding: a matrix-vector product per column */
-        uint32_t spec[4] = {wg < 128 ? wg : 128, 4, vec4, m->a.half}, gx, gy;
+        uint32_t wg2 = vk_max_wg_pow2(vk), spec[4] = {wg2 < 128 ? wg2 : 128, 4, vec4, m->a.half}, gx, gy;
         TRY(vk_groups(vk, pc.M, &gx, &gy));
         return vk_dispatch(r, &a, sh, spec, 4, &pc, sizeof pc, gx, gy, gz);
     }
