@@ -203,19 +203,60 @@ static VkDeviceSize io_bytes(const mm_vk *vk, const mm_graph *g, const bool *upl
     return out;
 }
 
+/* An op's work in FLOPs, roughly: what bounds a submission. */
+static double op_flops(const mm_tensor *t)
+{
+    double n = (double)mm_tensor_nelements(t);
+    switch (t->op) {
+    case MM_OP_MATMUL: return 2.0 * (double)t->src[0]->ne[0] * n; /* out {M,N,..}, K = a's ne0 */
+    case MM_OP_ATTENTION: /* out {Dv,H,Tq,B}: q.k and p.v over Tk keys */
+        return 2.0 * (double)(t->src[0]->ne[0] + t->src[2]->ne[0]) * (double)t->src[1]->ne[1] * n /
+               (double)t->ne[0];
+    case MM_OP_CONV1D: return 2.0 * (double)(t->src[1]->ne[0] * t->src[1]->ne[1]) * n;
+    case MM_OP_PATCH_EMBED: return 2.0 * (double)(t->src[1]->ne[0] * t->src[1]->ne[1] * t->src[1]->ne[2]) * n;
+    default: return 4.0 * n + (t->src[0] ? (double)mm_tensor_nelements(t->src[0]) : 0.0);
+    }
+}
+
+/* Ends the submission recorded so far, waits for it and begins the next: a
+ * long graph (a large encoder is ~2 TFLOP) as one submission could outrun
+ * a driver's watchdog on a slow GPU and lose the device. */
+static mm_status next_submission(mm_vk *vk, vk_rec *rec)
+{
+    mm_status s = vk_cmd_submit(vk);
+    if (s == MM_OK)
+        s = vk_cmd_begin(vk);
+    if (s == MM_OK) {
+        vk_cmd_barrier_after_previous(vk->cmd);
+        rec->cmd = vk->cmd;
+        rec->n_rd = rec->n_wr = 0;
+        rec->n_submit++;
+    }
+    return s;
+}
+
 static mm_status record_graph(mm_vk *vk, const mm_graph_plan *plan, vk_loc *loc, const VkDeviceSize *scratch)
 {
-    vk_rec rec = {.vk = vk, .cmd = vk->cmd, .loc = loc};
+    vk_rec rec = {.vk = vk, .cmd = vk->cmd, .loc = loc, .n_submit = 1};
+    double work = 0;
     for (int32_t pos = 0; pos < plan->n_order; pos++) {
         const mm_tensor *t = plan->order[pos];
+        double w = op_flops(t);
+        mm_status s = MM_OK;
+        if (work > 0 && work + w > (double)vk->submit_flops) {
+            s = next_submission(vk, &rec);
+            work = 0;
+        }
+        work += w;
         rec.scratch = scratch[pos];
-        mm_status s = vk_op_record(&rec, t);
+        if (s == MM_OK)
+            s = vk_op_record(&rec, t);
         if (s != MM_OK)
             return mm_error_wrap(s, "vulkan: %s node %d%s%s", mm_op_name(t->op), t->index, t->name[0] ? " " : "",
                                  t->name);
     }
-    mm_log(MM_LOG_DEBUG, "vulkan: %d nodes, %u dispatches, %u barriers, arena %.1f MiB", plan->n_order,
-           rec.n_dispatch, rec.n_barrier, vk->arena.size / 1048576.0);
+    mm_log(MM_LOG_DEBUG, "vulkan: %d nodes, %u dispatches, %u barriers, %u submissions, arena %.1f MiB", plan->n_order,
+           rec.n_dispatch, rec.n_barrier, rec.n_submit, vk->arena.size / 1048576.0);
     return MM_OK;
 }
 
@@ -253,13 +294,13 @@ static mm_status vk_compute(mm_backend *base, mm_graph *g, const mm_graph_plan *
         s = vk_cmd_begin(vk);
     }
     if (s == MM_OK) {
+        memset(vk->status.map, 0, 8);
         vk_cmd_barrier_after_previous(vk->cmd);
         upload_inputs(vk, g, uploaded, loc);
         s = record_graph(vk, plan, loc, scratch);
     }
     if (s == MM_OK) {
         record_readback(vk, g, loc, in_bytes, out_off);
-        memset(vk->status.map, 0, 8);
         s = vk_cmd_submit(vk);
     } else {
         vk_cmd_abort(vk);

@@ -368,10 +368,15 @@ mm_status vk_device_open(mm_vk *vk, const mm_backend_params *p)
     if (!qf)
         return mm_error_set(MM_ERR_NOMEM, "vulkan: out of memory");
     vkGetPhysicalDeviceQueueFamilyProperties(vk->phys, &nq, qf);
+    /* A compute-only family first: on GPUs it runs beside the desktop's
+     * graphics work (and is often the async-compute engine); else the first
+     * family with compute. */
     uint32_t family = UINT32_MAX;
-    for (uint32_t i = 0; i < nq && family == UINT32_MAX; i++)
-        if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && qf[i].queueCount > 0)
-            family = i;
+    for (int pass = 0; pass < 2 && family == UINT32_MAX; pass++)
+        for (uint32_t i = 0; i < nq && family == UINT32_MAX; i++)
+            if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && qf[i].queueCount > 0 &&
+                (pass == 1 || !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)))
+                family = i;
     free(qf);
     if (family == UINT32_MAX)
         return mm_error_set(MM_ERR_BACKEND, "vulkan: %s has no compute queue", vk->props.deviceName);

@@ -267,8 +267,18 @@ void vk_cmd_barrier_after_previous(VkCommandBuffer cmd)
                    VK_ACCESS_TRANSFER_WRITE_BIT);
 }
 
+static mm_status device_lost(mm_vk *vk)
+{
+    vk->lost = true;
+    return mm_error_set(MM_ERR_BACKEND, "vulkan: device lost on %s (the driver reset it: a fault, or work that "
+                        "ran past its watchdog); this backend does no more work, free it and start another",
+                        vk->props.deviceName);
+}
+
 mm_status vk_cmd_begin(mm_vk *vk)
 {
+    if (vk->lost)
+        return device_lost(vk);
     VkCommandBufferBeginInfo bi = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
         .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
@@ -305,9 +315,11 @@ mm_status vk_cmd_submit(mm_vk *vk)
     };
     if ((r = vkQueueSubmit(vk->queue, 1, &si, vk->fence)) != VK_SUCCESS) {
         vkResetCommandBuffer(vk->cmd, 0);
-        return vk_fail(r, "vkQueueSubmit");
+        return r == VK_ERROR_DEVICE_LOST ? device_lost(vk) : vk_fail(r, "vkQueueSubmit");
     }
     r = vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX);
+    if (r == VK_ERROR_DEVICE_LOST)
+        return device_lost(vk); /* the fence and command buffer are left as they are */
     vkResetFences(vk->dev, 1, &vk->fence);
     vkResetCommandBuffer(vk->cmd, 0);
     return r == VK_SUCCESS ? MM_OK : vk_fail(r, "vkWaitForFences");

@@ -175,7 +175,7 @@ typedef struct vk_rec {
     /* buffer ranges read/written since the last barrier */
     vk_range rd[VK_MAX_PENDING], wr[VK_MAX_PENDING];
     int n_rd, n_wr;
-    uint32_t n_dispatch, n_barrier;
+    uint32_t n_dispatch, n_barrier, n_submit;
 } vk_rec;
 
 /* The descriptor bindings of one dispatch; `texel` (from the shader) makes
@@ -226,7 +226,9 @@ void vk_constant_fill(const mm_tensor *t, bool half, void *dst);
 mm_status vk_dispatch_init(mm_vk *vk);
 void vk_dispatch_free(mm_vk *vk);
 mm_status vk_cmd_begin(mm_vk *vk);
-mm_status vk_cmd_submit(mm_vk *vk); /* ends, submits, waits for the fence */
+/* Ends, submits, waits for the fence. A lost device is an error that every
+ * later vk_cmd_begin repeats: the backend does no more work. */
+mm_status vk_cmd_submit(mm_vk *vk);
 void vk_cmd_abort(mm_vk *vk);
 void vk_rec_reset(mm_vk *vk); /* descriptor pools, before recording a graph */
 void vk_rec_barrier(vk_rec *r);

@@ -2,11 +2,14 @@
  * the staging buffer, and persistent buffers (mm_buffer). Weight sets are
  * in vk_weights.c.
  *
- * Two paths, chosen once from the memory properties: when the largest
- * device-local heap is also host-visible and coherent (lavapipe, integrated
- * GPUs, resizable BAR) everything is mapped and written directly; otherwise
- * (discrete GPUs) data moves through a host-visible staging buffer with
- * copy commands. MM_VK_FORCE_STAGING=1 forces the second path for testing. */
+ * Two paths, chosen once: on unified-memory devices (integrated GPUs, CPU
+ * drivers such as lavapipe) whose largest device-local heap is also
+ * host-visible and coherent, everything is mapped and written directly;
+ * on discrete GPUs data moves through a host-visible (cached where
+ * possible) staging buffer with copy commands, even where resizable BAR
+ * makes all VRAM host-visible: CPU reads of uncached VRAM (outputs, buffer
+ * reads) are far slower than a copy. MM_VK_FORCE_STAGING=1 forces the second
+ * path for testing. */
 #include "vk_impl.h"
 
 #include <stdlib.h>
@@ -14,15 +17,16 @@
 
 
 /* First memory type allowed by `bits` that has all `need` flags, preferring
- * one that also has `want`; -1 if none. */
-static int32_t find_type(const mm_vk *vk, uint32_t bits, VkMemoryPropertyFlags need, VkMemoryPropertyFlags want)
+ * one that also has all `want` flags and none of `avoid`; -1 if none. */
+static int32_t find_type(const mm_vk *vk, uint32_t bits, VkMemoryPropertyFlags need, VkMemoryPropertyFlags want,
+                         VkMemoryPropertyFlags avoid)
 {
     int32_t fallback = -1;
     for (uint32_t i = 0; i < vk->mem_props.memoryTypeCount; i++) {
         VkMemoryPropertyFlags f = vk->mem_props.memoryTypes[i].propertyFlags;
         if (!(bits & (1u << i)) || (f & need) != need)
             continue;
-        if ((f & want) == want)
+        if ((f & want) == want && !(f & avoid))
             return (int32_t)i;
         if (fallback < 0)
             fallback = (int32_t)i;
@@ -160,13 +164,15 @@ mm_status vk_memory_init(mm_vk *vk)
         if ((vk->mem_props.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
             (largest == UINT32_MAX || vk->mem_props.memoryHeaps[i].size > vk->mem_props.memoryHeaps[largest].size))
             largest = i;
-    int32_t mapped = find_type(vk, bits, DL | HV, 0);
-    int32_t local = find_type(vk, bits, DL, 0);
-    int32_t host = find_type(vk, bits, HV, 0);
-    int32_t staging = find_type(vk, bits, HV, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
+    int32_t mapped = find_type(vk, bits, DL | HV, 0, 0);
+    int32_t local = find_type(vk, bits, DL, 0, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT); /* plain VRAM first */
+    int32_t host = find_type(vk, bits, HV, 0, 0);
+    int32_t staging = find_type(vk, bits, HV, VK_MEMORY_PROPERTY_HOST_CACHED_BIT, DL); /* system RAM, cached */
     if (host < 0)
         return mm_error_set(MM_ERR_BACKEND, "vulkan: %s has no host-visible coherent memory", vk->props.deviceName);
-    vk->direct = mapped >= 0 && vk->mem_props.memoryTypes[mapped].heapIndex == largest &&
+    bool unified = vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
+                   vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    vk->direct = unified && mapped >= 0 && vk->mem_props.memoryTypes[mapped].heapIndex == largest &&
                  vk->params.vk_memory != MM_VK_MEMORY_STAGING;
     vk->mem_device = (uint32_t)(vk->direct ? mapped : local >= 0 ? local : host);
     vk->mem_host = (uint32_t)host;

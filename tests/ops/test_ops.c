@@ -24,6 +24,7 @@
 #define SKIP_EXIT 77
 
 static mm_backend *g_ref, *g_dut;
+static mm_backend_params g_params; /* the backend under test's */
 static uint64_t g_seed = 1;
 
 /* ---- test data -------------------------------------------------------------
@@ -1747,6 +1748,115 @@ static void test_set_rows_invalid(void **state)
     mm_buffer_free(ibuf);
 }
 
+/* ---- device limits (Vulkan) ------------------------------------------------------------------- */
+
+static int g_max_submissions, g_log_validation;
+
+/* Reads the backend's per-graph debug line ("..., N submissions, ...");
+ * validation messages still fail the test. */
+static void submissions_log(mm_log_level level, const char *msg, void *user)
+{
+    (void)user;
+    const char *at = strstr(msg, " submissions");
+    if (at) {
+        while (at > msg && at[-1] >= '0' && at[-1] <= '9')
+            at--;
+        int n = atoi(at);
+        if (n > g_max_submissions)
+            g_max_submissions = n;
+    }
+    if (level >= MM_LOG_WARN && strncmp(msg, "vulkan validation:", 18) == 0) {
+        fprintf(stderr, "mmrun: %s\n", msg);
+        g_log_validation++;
+    }
+}
+
+/* Runs test_graph's block on a backend with params p; returns how many
+ * submissions its compute took. */
+static int block_on(const mm_backend_params *p, const char *label)
+{
+    mm_backend *be;
+    if (mm_backend_init(p, &be) != MM_OK)
+        fail_msg("%s: %s", label, mm_error_message());
+    mm_backend *dut = g_dut;
+    g_dut = be;
+    g_max_submissions = g_log_validation = 0;
+    mm_log_set_level(MM_LOG_DEBUG);
+    mm_log_set(submissions_log, NULL);
+    mm_tensor *x, *outs[5];
+    check_n(block_graph(64, 19, 4, &x, outs, MM_DTYPE_F16), outs, 5, label, 1e-4, 1e-4);
+    test_watch_validation();
+    mm_log_set_level(MM_LOG_INFO);
+    g_dut = dut;
+    mm_backend_free(be);
+    assert_int_equal(g_log_validation, 0);
+    return g_max_submissions;
+}
+
+static void expect_init_refused(const mm_backend_params *p, const char *what, const char *msg)
+{
+    mm_backend *be = NULL;
+    if (mm_backend_init(p, &be) == MM_OK) {
+        mm_backend_free(be);
+        fail_msg("%s: the backend started", what);
+    }
+    if (!strstr(mm_error_message(), msg))
+        fail_msg("%s: the error \"%s\" does not say \"%s\"", what, mm_error_message(), msg);
+    print_message("%s: %s\n", what, mm_error_message());
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    if (g_params.kind != MM_BACKEND_VULKAN)
+        skip();
+    /* bounded submissions: a budget of 1 FLOP puts every op in a submission
+     * of its own, and the results stay the reference's */
+    mm_backend_params p = g_params;
+    p.vk_limits.submit_flops = 1;
+    int n = block_on(&p, "graph block, one op per submission");
+    if (n < 8)
+        fail_msg("a graph of a dozen ops took %d submissions with a 1-FLOP budget", n);
+    p.vk_limits.submit_flops = (uint64_t)1 << 40;
+    if ((n = block_on(&p, "graph block, one submission")) != 1)
+        fail_msg("the graph took %d submissions with a large budget", n);
+
+    /* a device allowing 4 storage buffers per stage cannot run the GPU
+     * attention kernel (q, k, v, mask, result): refused at init, naming it */
+    p = g_params;
+    p.vk_kernels = MM_VK_KERNELS_GPU;
+    p.vk_limits.storage_buffers = 4;
+    expect_init_refused(&p, "4 storage buffers", "maxPerStageDescriptorStorageBuffers");
+    p.vk_limits.storage_buffers = 5;
+    block_on(&p, "graph block, 5 storage buffers per stage");
+
+    /* an allocation limit below what the graph needs: a clear error */
+    p = g_params;
+    p.vk_limits.alloc_bytes = 64 << 10;
+    mm_backend *be;
+    assert_int_equal(mm_backend_init(&p, &be), MM_OK);
+    mm_graph *g = new_graph();
+    mm_tensor *y = mm_scale(g, in_rand(g, 2, NE(1024, 64), -1, 1), 2.0f);
+    mm_graph_output(g, y);
+    assert_int_not_equal(mm_backend_compute(be, g), MM_OK);
+    if (!strstr(mm_error_message(), "maxMemoryAllocationSize"))
+        fail_msg("allocation limit: \"%s\"", mm_error_message());
+    print_message("allocation limit: %s\n", mm_error_message());
+    mm_graph_free(g);
+    mm_backend_free(be);
+
+    /* a forced limit that is not a number fails the init with its name */
+    const char *old = getenv("MM_VK_LIMIT_SHARED_BYTES");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("MM_VK_LIMIT_SHARED_BYTES", "16Q", 1);
+    expect_init_refused(&g_params, "MM_VK_LIMIT_SHARED_BYTES=16Q", "MM_VK_LIMIT_SHARED_BYTES=16Q");
+    if (saved)
+        setenv("MM_VK_LIMIT_SHARED_BYTES", saved, 1);
+    else
+        unsetenv("MM_VK_LIMIT_SHARED_BYTES");
+    free(saved);
+}
+
 /* ---- main -------------------------------------------------------------------------------------------- */
 
 typedef struct group {
@@ -1768,6 +1878,7 @@ static const group groups[] = {
     {"softmax", {cmocka_unit_test(test_softmax)}, 1},
     {"attention", {cmocka_unit_test(test_attention)}, 1},
     {"masks", {cmocka_unit_test(test_mask_padding), cmocka_unit_test(test_mask_finite_full)}, 2},
+    {"limits", {cmocka_unit_test(test_limits)}, 1},
     {"conv1d", {cmocka_unit_test(test_conv1d)}, 1},
     {"patch_embed", {cmocka_unit_test(test_patch_embed)}, 1},
     {"get_rows", {cmocka_unit_test(test_get_rows), cmocka_unit_test(test_get_rows_invalid)}, 2},
@@ -1814,6 +1925,7 @@ int main(int argc, char **argv)
             return usage(argv[0]);
     }
     test_watch_validation();
+    g_params = p;
     if (mm_backend_init(&p, &g_dut) != MM_OK) {
         const char *req = getenv("MM_REQUIRE_VULKAN");
         bool required = p.kind != MM_BACKEND_VULKAN || (req && strcmp(req, "1") == 0);
