@@ -33,7 +33,9 @@ static void apply_env_overrides(mm_backend_params *p)
 }
 
 /* MM_VK_LIMIT_*: device limits forced lower (tests/meson.build's strict
- * variant), beside the switches above; a number with K, M or G. */
+ * variant), beside the switches above; a number with K, M or G. Where the
+ * params force the same limit, the stricter value holds (the larger
+ * alignment, the smaller of the others). */
 static mm_status apply_env_limits(mm_vk_limits *l)
 {
     static const struct {
@@ -63,10 +65,16 @@ static mm_status apply_env_limits(mm_vk_limits *l)
             (!vars[i].wide && (x << shift) > UINT32_MAX))
             return mm_error_set(MM_ERR_INVALID, "%s=%s: not a positive number (K, M or G may follow)", vars[i].name, v);
         x <<= shift;
-        if (vars[i].wide)
-            *(uint64_t *)((char *)l + vars[i].off) = x;
-        else
-            *(uint32_t *)((char *)l + vars[i].off) = (uint32_t)x;
+        bool larger_is_stricter = vars[i].off == offsetof(mm_vk_limits, storage_align);
+        if (vars[i].wide) {
+            uint64_t *f = (uint64_t *)((char *)l + vars[i].off);
+            if (!*f || (larger_is_stricter ? x > *f : x < *f))
+                *f = x;
+        } else {
+            uint32_t *f = (uint32_t *)((char *)l + vars[i].off);
+            if (!*f || (larger_is_stricter ? x > *f : x < *f))
+                *f = (uint32_t)x;
+        }
     }
     return MM_OK;
 }

@@ -302,8 +302,9 @@ MM_API mm_backend_params mm_backend_default_params(void);
  * MM_VK_NO_SUBGROUP=1 (MM_VK_SUBGROUPS_OFF); unset, empty or 0 leave them.
  * MM_VK_LIMIT_<FIELD> sets a vk_limits field (STORAGE_ALIGN, INVOCATIONS,
  * SHARED_BYTES, WORKGROUPS, STORAGE_BUFFERS, STORAGE_RANGE, ALLOC_BYTES,
- * SUBMIT_FLOPS), a number with an optional K, M or G (powers of 1024); a
- * value that is not one fails the init. */
+ * SUBMIT_FLOPS), a number with an optional K, M or G (powers of 1024),
+ * where stricter than the field's value; one that is not a number fails the
+ * init. */
 MM_API mm_status mm_backend_init(const mm_backend_params *p, mm_backend **out);
 MM_API void mm_backend_free(mm_backend *b);
 MM_API mm_backend_kind mm_backend_get_kind(const mm_backend *b);

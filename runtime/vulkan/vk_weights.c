@@ -145,7 +145,8 @@ static mm_status slot_upload(mm_vk *vk, mm_weights *w, const mm_tensor *t, bool 
     if (vk->staging_used + bytes > vk->staging.size) {
         if ((s = flush_uploads(vk, w)) != MM_OK)
             return s;
-        if ((s = vk_staging_reserve(vk, bytes > VK_STAGING_BYTES ? bytes : VK_STAGING_BYTES)) != MM_OK)
+        VkDeviceSize batch = VK_STAGING_BYTES < vk->max_alloc ? VK_STAGING_BYTES : vk->max_alloc;
+        if ((s = vk_staging_reserve(vk, bytes > batch ? bytes : batch)) != MM_OK)
             return s;
     }
     if (!vk->recording) {
