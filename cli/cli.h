@@ -15,11 +15,18 @@ typedef struct cli_options {
     struct {
         int32_t runs, batch;
     } bench;
+    struct {
+        const char *model, *language, *initial_prompt, *output_dir;
+        int task; /* mm_task */
+        int32_t beam_size, max_tokens, seed;
+        bool no_timestamps, no_fallback, no_condition, srt, vtt, json;
+    } transcribe;
 } cli_options;
 
 /* A command's own options (tables ended by {NULL}); values at offsets into
  * cli_options. */
 extern const cli_option cmd_bench_options[];
+extern const cli_option cmd_transcribe_options[];
 
 /* Prints "mmrun: error: <what>: <library message>" to stderr; returns 1. */
 int cli_fail(const char *what);
@@ -29,5 +36,6 @@ int cli_fail(const char *what);
  * command's table. Return the exit code. */
 int cmd_info(int argc, char **argv, cli_options *opt);
 int cmd_bench(int argc, char **argv, cli_options *opt);
+int cmd_transcribe(int argc, char **argv, cli_options *opt);
 
 #endif

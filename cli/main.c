@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Enum options store an int (options.c) */
@@ -74,6 +75,19 @@ static const cli_command commands[] = {
      "makes the weights resident), then the median of N runs. The input values\n"
      "do not change the work, so no media is needed.\n",
      cmd_bench_options, 1, 1, "a model folder", cmd_bench},
+    {"transcribe", "speech to text with a Whisper model (text, SRT, WebVTT, JSON)", "-m MODEL_DIR FILE... [options]",
+     "Transcribes (or translates into English) each audio file with a Hugging Face\n"
+     "Whisper folder: WAV, FLAC, OGG/Vorbis, Opus, MP3 (- reads standard input),\n"
+     "any rate and channel count. Long audio is decoded in 30 s windows that follow\n"
+     "the timestamps, each prompted with the previous one's text; a window whose\n"
+     "text comes out repetitive or unlikely is retried at higher temperatures, and\n"
+     "a silent one gives nothing. Text goes to stdout unless --output-dir is given.\n"
+     "\n"
+     "examples:\n"
+     "  mmrun transcribe -m ~/models/whisper-tiny talk.flac\n"
+     "  mmrun transcribe -m ~/models/whisper-base a.wav b.mp3 --srt -o subs/\n"
+     "  mmrun transcribe -m ~/models/whisper-small interview.ogg -l de --task translate\n",
+     cmd_transcribe_options, 1, 4096, "an audio file", cmd_transcribe},
     {"help", "this help, or a command's usage", "[COMMAND]",
      "Without COMMAND, the general help (mmrun --help); with one, its usage\n(as mmrun COMMAND --help).\n",
      NULL, 0, 1, NULL, cmd_help},
@@ -169,6 +183,36 @@ int cli_fail(const char *what)
     return 1;
 }
 
+static int dispatch(int argc, char **argv, const cli_command *cmd, const char *name, char **args, cli_options *opt)
+{
+    char err[512];
+    int n_args = 0;
+    const cli_option *tables[2] = {global_options, cmd ? cmd->options : NULL};
+    if (!cli_parse_argv(argc, argv, tables, 2, opt, args, argc, &n_args, err, sizeof err))
+        return usage_error(cmd, "%s", err);
+    if (name && !cmd)
+        return usage_error(NULL, "unknown command '%s'", name);
+    if (opt->version) {
+        printf("mmrun %s\n", mm_version());
+        return 0;
+    }
+    if (opt->help) {
+        cmd ? print_usage(stdout, cmd) : print_help(stdout);
+        return 0;
+    }
+    if (!cmd) {
+        print_help(stderr);
+        return 2;
+    }
+    if (n_args - 1 < cmd->min_args)
+        return usage_error(cmd, "%s needs %s", cmd->name, cmd->needs);
+    if (n_args - 1 > cmd->max_args)
+        return usage_error(cmd, "%s: unexpected argument '%s'", cmd->name, args[1 + cmd->max_args]);
+    if (opt->verbose)
+        mm_log_set_level(MM_LOG_DEBUG);
+    return cmd->run(n_args, args, opt);
+}
+
 int main(int argc, char **argv)
 {
     blas_reexec(argv); /* before anything else: it may restart the program */
@@ -182,30 +226,11 @@ int main(int argc, char **argv)
     const char *name = cli_first_arg(argc, argv, all, 1 + N_COMMANDS);
     const cli_command *cmd = name ? find_command(name) : NULL;
 
-    char *args[16], err[512];
-    int n_args = 0;
-    const cli_option *tables[2] = {global_options, cmd ? cmd->options : NULL};
-    if (!cli_parse_argv(argc, argv, tables, 2, &opt, args, 16, &n_args, err, sizeof err))
-        return usage_error(cmd, "%s", err);
-    if (name && !cmd)
-        return usage_error(NULL, "unknown command '%s'", name);
-    if (opt.version) {
-        printf("mmrun %s\n", mm_version());
-        return 0;
-    }
-    if (opt.help) {
-        cmd ? print_usage(stdout, cmd) : print_help(stdout);
-        return 0;
-    }
-    if (!cmd) {
-        print_help(stderr);
-        return 2;
-    }
-    if (n_args - 1 < cmd->min_args)
-        return usage_error(cmd, "%s needs %s", cmd->name, cmd->needs);
-    if (n_args - 1 > cmd->max_args)
-        return usage_error(cmd, "%s: unexpected argument '%s'", cmd->name, args[1 + cmd->max_args]);
-    if (opt.verbose)
-        mm_log_set_level(MM_LOG_DEBUG);
-    return cmd->run(n_args, args, &opt);
+    /* the arguments left once options are taken out: at most argc */
+    char **args = malloc((size_t)argc * sizeof *args);
+    if (!args)
+        return 1;
+    int rc = dispatch(argc, argv, cmd, name, args, &opt);
+    free(args);
+    return rc;
 }
