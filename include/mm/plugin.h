@@ -121,9 +121,13 @@ typedef struct mm_decoder_dims {
 
 /* The inputs of one step over B sequences, N new tokens each (N = 1 when
  * decoding; N > 1 feeds a prompt in one step). The runtime creates them and
- * sets their data before each compute. */
-typedef struct mm_decoder_step {
+ * sets their data before each compute. (Not named mm_decoder_step: that is
+ * the runtime's call, mm/runtime.h.) */
+typedef struct mm_decoder_step_inputs {
     int32_t n_tokens;          /* N                                              */
+    /* Logits for the last token of each sequence only ({n_vocab, 1, B}): a
+     * prompt of N tokens then pays one LM head per sequence, not N. */
+    bool last_logits_only;
     mm_tensor *tokens;         /* I32 {N, B}: token ids                          */
     mm_tensor *positions;      /* I32 {N, B}: each token's position, < T_max     */
     mm_tensor *mask;           /* F32 {T_max, N, 1, B}: 0 for cache positions up to
@@ -131,7 +135,7 @@ typedef struct mm_decoder_step {
                                 * positions a shorter sequence never wrote)       */
     mm_tensor *const *self_kv; /* n_self_kv buffer leaves, buffer_shape(SELF_KV, B, T_max) */
     mm_tensor *const *cross_kv; /* n_cross_kv buffer leaves, buffer_shape(CROSS_KV, B, T_src) */
-} mm_decoder_step;
+} mm_decoder_step_inputs;
 
 typedef struct mm_decoder_ops {
     mm_status (*load)(const mm_component *c, void **state);
@@ -145,8 +149,9 @@ typedef struct mm_decoder_ops {
     /* Appends to g the cross K/V of `enc` {D_enc, T_src, B}, stored into the
      * n_cross_kv buffer leaves. */
     mm_status (*build_cross_kv)(const void *state, mm_graph *g, mm_tensor *enc, mm_tensor *const *cross_kv);
-    /* Appends one step to g; *logits is F32 {n_vocab, N, B}. */
-    mm_status (*build_step)(const void *state, mm_graph *g, const mm_decoder_step *step, mm_tensor **logits);
+    /* Appends one step to g; *logits is F32 {n_vocab, N, B}, or
+     * {n_vocab, 1, B} with step->last_logits_only. */
+    mm_status (*build_step)(const void *state, mm_graph *g, const mm_decoder_step_inputs *step, mm_tensor **logits);
 } mm_decoder_ops;
 
 /* ---- embedder: image and text towers into one space (CLIP) -------------- */

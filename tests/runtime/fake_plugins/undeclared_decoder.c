@@ -30,7 +30,7 @@ static mm_status cross_kv(const void *state, mm_graph *g, mm_tensor *enc, mm_ten
     (void)state, (void)g, (void)enc, (void)bufs;
     return MM_OK;
 }
-static mm_status step(const void *state, mm_graph *g, const mm_decoder_step *s, mm_tensor **logits)
+static mm_status step(const void *state, mm_graph *g, const mm_decoder_step_inputs *s, mm_tensor **logits)
 {
     (void)state, (void)g, (void)s;
     *logits = NULL;
