@@ -141,7 +141,7 @@ def case_info(tmp):
     p = run("info")
     assert p.returncode == 0, p.stderr
     for plugin, types in [("vit", ["vit (encoder)"]), ("audio", ["whisper (encoder)"]),
-                          ("clip", ["clip (embedder)"]), ("textdec", ["none yet"])]:
+                          ("clip", ["clip (embedder)"]), ("textdec", ["whisper (decoder)", "gpt2 (decoder)"])]:
         line = next((l for l in p.stdout.splitlines() if l.strip().startswith(plugin + " ")), None)
         assert line, f"plugin {plugin} not listed"
         assert "mmplugin_" + plugin + ".so" in line
@@ -186,11 +186,11 @@ def case_info_model(tmp):
     out = _info_parts(fixture("whisper-tiny-random"))
     assert "model_type: whisper" in out
     assert "encoder: plugin audio, input {3000,80,1}" in out
-    # no plugin implements a Whisper decoder yet: said, not invented
-    assert "decoder: no plugin (no plugin runs model_type 'whisper' as decoder" in out, out
+    # two plugins serve whisper, each in its own role
+    assert "decoder: plugin textdec" in out, out
     out = _info_parts(fixture("vit-gpt2-tiny-random"))
     assert "encoder: plugin vit, input {224,224,3,1}" in out
-    assert "decoder: no plugin (no plugin runs model_type 'gpt2' as decoder" in out, out
+    assert "decoder: plugin textdec (gpt2)" in out, out
     out = _info_parts(fixture("clip-tiny-random"))
     assert "embedder: plugin clip (clip)" in out and "encoder:" not in out, out
     # a decoder no plugin runs is named, not silently left out
