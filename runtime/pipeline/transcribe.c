@@ -350,9 +350,24 @@ static mm_status tl_push(token_list *l, const int32_t *v, int32_t n)
     return MM_OK;
 }
 
-static mm_status add_segment(mm_transcriber *t, mm_transcript *out, double start, double end, const int32_t *tokens,
-                             int32_t n, const window_result *r)
+/* Segments never leave their window's audio: a random or confused model
+ * may stamp times past its end. */
+typedef struct window_span {
+    double start, end; /* seconds */
+} window_span;
+
+static double clamp_time(double x, const window_span *w)
 {
+    return x < w->start ? w->start : x > w->end ? w->end : x;
+}
+
+static mm_status add_segment(mm_transcriber *t, mm_transcript *out, double start, double end, const int32_t *tokens,
+                             int32_t n, const window_result *r, const window_span *w)
+{
+    start = clamp_time(start, w);
+    end = clamp_time(end, w);
+    if (end < start)
+        end = start;
     char *text = NULL;
     mm_status s = decode_text(t, tokens, n, &text);
     if (s != MM_OK)
@@ -386,6 +401,7 @@ static mm_status add_segment(mm_transcriber *t, mm_transcript *out, double start
 static mm_status segment_window(mm_transcriber *t, mm_transcript *out, const window_result *r, double offset_s,
                                 int32_t segment_frames, int32_t *consumed)
 {
+    const window_span w = {offset_s, offset_s + segment_frames * (WHISPER_CHUNK_S / t->n_frames)};
     const int32_t tb = t->cfg.timestamp_begin, *tok = r->tokens, n = r->n_tokens;
     const double frame_s = WHISPER_CHUNK_S / t->n_frames, precision = frame_s * t->n_frames / t->n_audio_ctx;
     const int32_t stride = t->n_frames / t->n_audio_ctx; /* frames per timestamp step */
@@ -397,7 +413,7 @@ static mm_status segment_window(mm_transcriber *t, mm_transcript *out, const win
             continue;
         n_cuts++;
         s = add_segment(t, out, offset_s + (tok[last] - tb) * precision, offset_s + (tok[i - 1] - tb) * precision,
-                        tok + last, i - last, r);
+                        tok + last, i - last, r, &w);
         last = i;
     }
     if (s != MM_OK)
@@ -405,7 +421,7 @@ static mm_status segment_window(mm_transcriber *t, mm_transcript *out, const win
     if (n_cuts > 0) {
         if (single_end) {
             s = add_segment(t, out, offset_s + (tok[last] - tb) * precision, offset_s + (tok[n - 1] - tb) * precision,
-                            tok + last, n - last, r);
+                            tok + last, n - last, r, &w);
             *consumed = segment_frames;
         } else {
             *consumed = (tok[last - 1] - tb) * stride;
@@ -420,7 +436,7 @@ static mm_status segment_window(mm_transcriber *t, mm_transcript *out, const win
             break;
         }
     *consumed = segment_frames;
-    return add_segment(t, out, offset_s, offset_s + duration, tok, n, r);
+    return add_segment(t, out, offset_s, offset_s + duration, tok, n, r, &w);
 }
 
 static mm_status detect_language(mm_transcriber *t, char *code, size_t size)
@@ -439,6 +455,21 @@ static mm_status detect_language(mm_transcriber *t, char *code, size_t size)
         return mm_error_set(MM_ERR_FORMAT, "language detection: the tokenizer has no language tokens");
     snprintf(code, size, "%s", t->cfg.langs[best].code);
     return MM_OK;
+}
+
+/* True when the window's audio frames are all alike: digital silence,
+ * whose log-mel is one constant (the extractor's floor). */
+static bool is_digital_silence(const mm_transcriber *t, const float *mel, int64_t n_frames, int64_t seek,
+                               int32_t seg_frames)
+{
+    const float first = mel[seek];
+    for (int32_t m = 0; m < t->n_mels; m++) {
+        const float *row = mel + (size_t)m * n_frames + seek;
+        for (int32_t i = 0; i < seg_frames; i++)
+            if (fabsf(row[i] - first) > 1e-6f)
+                return false;
+    }
+    return true;
 }
 
 static mm_status encode_window(mm_transcriber *t, const float *mel, int64_t n_frames_total, int64_t seek)
@@ -510,12 +541,21 @@ mm_status mm_transcribe(mm_transcriber *t, const float *mel, int64_t n_frames, c
         free(ids);
         free(spaced);
     }
+    if (lang >= 0)
+        snprintf(out->language, sizeof out->language, "%s", params.language);
     int32_t *prompt = malloc((size_t)n_ctx * sizeof *prompt);
     window_result r = {0};
     if (!prompt)
         s = mm_error_set(MM_ERR_NOMEM, "transcriber: out of memory");
     for (int64_t seek = 0; s == MM_OK && seek < content;) {
         int32_t seg_frames = (int32_t)(content - seek < t->n_frames ? content - seek : t->n_frames);
+        if (is_digital_silence(t, mel, n_frames, seek, seg_frames)) {
+            /* nothing was recorded: no model, however confused, may put words there */
+            seek += seg_frames;
+            if (params.progress)
+                params.progress(params.progress_user, seek * frame_s, content * frame_s);
+            continue;
+        }
         if ((s = encode_window(t, mel, n_frames, seek)) != MM_OK)
             break;
         if (lang < 0) {
@@ -553,10 +593,11 @@ mm_status mm_transcribe(mm_transcriber *t, const float *mel, int64_t n_frames, c
         if (!mm_whisper_window_is_silent(r.no_speech_prob, r.avg_logprob, params.no_speech_threshold,
                                          params.logprob_threshold)) {
             int32_t first = out->n_segments;
+            const window_span w = {offset, offset + seg_frames * frame_s};
             if (params.timestamps)
                 s = segment_window(t, out, &r, offset, seg_frames, &consumed);
             else
-                s = add_segment(t, out, offset, offset + seg_frames * frame_s, r.tokens, r.n_tokens, &r);
+                s = add_segment(t, out, offset, w.end, r.tokens, r.n_tokens, &r, &w);
             for (int32_t i = first; s == MM_OK && i < out->n_segments; i++)
                 s = tl_push(&all, out->segments[i].tokens, out->segments[i].n_tokens);
             if (!params.condition_on_previous || r.temperature > 0.5f)
