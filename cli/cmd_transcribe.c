@@ -209,6 +209,10 @@ int cmd_transcribe(int argc, char **argv, cli_options *opt)
     int rc = 0;
     if (mm_transcriber_init(rt, dir, &t) != MM_OK) {
         rc = cli_fail(dir);
+    } else if (p.language && !mm_transcriber_language_known(t, p.language)) {
+        fprintf(stderr, "mmrun: error: --language: '%s' is not a language of %s (a code such as en, de, fr, ja); "
+                        "see mmrun help transcribe\n", p.language, dir);
+        rc = 2;
     } else if (mm_mel_init(dir, &mel) != MM_OK) {
         rc = cli_fail(dir);
     } else if (mm_mel_n_mels(mel) != mm_transcriber_n_mels(t)) {
@@ -216,7 +220,7 @@ int cmd_transcribe(int argc, char **argv, cli_options *opt)
                 mm_mel_n_mels(mel), mm_transcriber_n_mels(t));
         rc = 1;
     }
-    for (int i = 1; rc != 1 && i < argc; i++) {
+    for (int i = 1; (rc == 0 || rc == 3) && i < argc; i++) {
         const char *path = argv[i];
         float *feats = NULL;
         int64_t n_frames = 0;

@@ -176,7 +176,10 @@ static int cmd_help(int argc, char **argv, cli_options *opt)
 int cli_fail(const char *what)
 {
     const char *why = mm_error_message();
-    if (why && *why)
+    size_t n = strlen(what);
+    if (why && strncmp(why, what, n) == 0 && why[n] == ':') /* the message names it already */
+        fprintf(stderr, "mmrun: error: %s\n", why);
+    else if (why && *why)
         fprintf(stderr, "mmrun: error: %s: %s\n", what, why);
     else
         fprintf(stderr, "mmrun: error: %s\n", what);

