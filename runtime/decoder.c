@@ -477,6 +477,7 @@ mm_status mm_decoder_decode(mm_decoder *d, int32_t n_tokens, const int32_t *toke
                 return mm_error_set(MM_ERR_INVALID, "decoder step: token %d outside the vocabulary of %lld",
                                     tokens[s * n_tokens + j], (long long)d->dims.n_vocab);
     }
+    all_logits = all_logits && n_tokens > 1; /* one token: the same graph either way */
     step_graph *sg = NULL;
     mm_status st = step_graph_get(d, n_tokens, all_logits, &sg);
     if (st != MM_OK)
