@@ -19,7 +19,7 @@ typedef struct cli_options {
         const char *model, *db, *labels, *labels_file, *npy;
         cli_list images, texts;
         bool json, raw;
-        int32_t batch, k, top;
+        int32_t batch, k, top, block;
     } clip;
 } cli_options;
 

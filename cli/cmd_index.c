@@ -141,34 +141,33 @@ static void progress_show(progress *p, bool final)
 
 /* ---- the command ------------------------------------------------------------- */
 
-/* Model folder and id to use: -m, else the one the index records. */
-static bool pick_model(const cli_options *opt, embed_db *db, bool fresh, char *dir, size_t dir_size, char *id,
+/* Model folder and id to use: -m, else the one the index records. Returns
+ * the exit code (0: go on). */
+static int pick_model(const cli_options *opt, embed_db *db, bool fresh, char *dir, size_t dir_size, char *id,
                        size_t id_size, embed_db_meta *meta)
 {
     const char *m = opt->clip.model;
     if (!fresh && embed_db_get_meta(db, meta) != MM_OK)
-        return cli_fail("index"), false;
-    if (!m && fresh) {
-        cli_usage_error("index", "a new index needs a model folder (-m DIR)");
-        return false;
-    }
+        return cli_fail("index");
+    if (!m && fresh)
+        return cli_usage_error("index", "a new index needs a model folder (-m DIR)");
     if (!realpath(m ? m : meta->model_dir, dir)) {
         fprintf(stderr, "mmrun: error: model folder %s: %s\n", m ? m : meta->model_dir, strerror(errno));
-        return false;
+        return 1;
     }
     (void)dir_size;
     if (!clip_model_id(dir, id, id_size)) {
         fprintf(stderr, "mmrun: error: %s: cannot read config.json and the weights' sizes\n", dir);
-        return false;
+        return 1;
     }
     if (!fresh && strcmp(id, meta->model_id) != 0) {
         fprintf(stderr,
                 "mmrun: error: %s was made with another model (%s, id %s); %s has id %s: index into another --db, "
                 "or delete this one to start over\n",
                 opt->clip.db, meta->model_dir, meta->model_id, dir, id);
-        return false;
+        return 1;
     }
-    return true;
+    return 0;
 }
 
 int cmd_index(int argc, char **argv, cli_options *opt)
@@ -211,15 +210,16 @@ int cmd_index(int argc, char **argv, cli_options *opt)
     char prefix[PATH_MAX + 1];
     snprintf(prefix, sizeof prefix, "%s/", strcmp(root, "/") == 0 ? "" : root);
 
-    if (w.n == 0) {
+    if (!opt->clip.model && access(opt->clip.db, F_OK) != 0) {
+        rc = cli_usage_error("index", "a new index needs a model folder (-m DIR)");
+    } else if (w.n == 0) {
         /* an unmounted or mistyped folder must not empty the index */
         fprintf(stderr, "mmrun: error: no images (.png .jpg .jpeg .webp) under %s; the index is unchanged\n",
                 argv[1]);
         rc = 1;
     } else if (embed_db_open(opt->clip.db, true, &db, &fresh) != MM_OK) {
         rc = cli_fail("index");
-    } else if (!pick_model(opt, db, fresh, model_dir, sizeof model_dir, model_id, sizeof model_id, &meta)) {
-        rc = 1;
+    } else if ((rc = pick_model(opt, db, fresh, model_dir, sizeof model_dir, model_id, sizeof model_id, &meta))) {
     } else if (embed_db_files(db, prefix, &old, &n_old) != MM_OK) {
         rc = cli_fail("index");
     } else if (!(todo = malloc((size_t)w.n * sizeof *todo)) || !(todo_entry = malloc((size_t)w.n * sizeof *todo_entry))) {

@@ -23,6 +23,9 @@ const cli_option cmd_search_options[] = {
      .help = "the model folder, if it moved (default: the one the\nindex records; it must be the same model)"},
     {.name = "json", .type = CLI_OPT_FLAG, .offset = OPT(json),
      .help = "print {\"query\": ..., \"results\": [{\"path\", \"score\"}]}"},
+    {.name = "block", .type = CLI_OPT_INT, .offset = OPT(block), .arg = "N",
+     .help = "vectors scored per backend run (default: 32 MiB\nworth, 16384 of 512 values)", .lo = 1,
+     .hi = 1 << 30},
     {0},
 };
 
@@ -73,7 +76,7 @@ int cmd_search(int argc, char **argv, cli_options *opt)
         rc = 1;
     } else {
         mm_embedder_normalize(query, 1, s.n_embd);
-        if (embed_db_search(db, mm_runtime_backend(s.rt), query, s.n_embd, k, 0, hits, &n_hits) != MM_OK)
+        if (embed_db_search(db, mm_runtime_backend(s.rt), query, s.n_embd, k, opt->clip.block, hits, &n_hits) != MM_OK)
             rc = cli_fail("search");
     }
     if (rc == 0 && opt->clip.json) {
