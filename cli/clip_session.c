@@ -204,7 +204,8 @@ bool clip_model_id(const char *dir, char *out, size_t size)
         n += ok;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 0)
+        qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         struct stat st;

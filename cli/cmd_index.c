@@ -196,7 +196,8 @@ int cmd_index(int argc, char **argv, cli_options *opt)
         free(w.v);
         return 1;
     }
-    qsort(w.v, (size_t)w.n, sizeof *w.v, cmp_entry);
+    if (w.n > 0)
+        qsort(w.v, (size_t)w.n, sizeof *w.v, cmp_entry);
 
     int rc = 0;
     embed_db *db = NULL;
@@ -219,7 +220,8 @@ int cmd_index(int argc, char **argv, cli_options *opt)
         rc = 1;
     } else if (embed_db_open(opt->clip.db, true, &db, &fresh) != MM_OK) {
         rc = cli_fail("index");
-    } else if ((rc = pick_model(opt, db, fresh, model_dir, sizeof model_dir, model_id, sizeof model_id, &meta))) {
+    } else if ((rc = pick_model(opt, db, fresh, model_dir, sizeof model_dir, model_id, sizeof model_id, &meta)) != 0) {
+        /* printed */
     } else if (embed_db_files(db, prefix, &old, &n_old) != MM_OK) {
         rc = cli_fail("index");
     } else if (!(todo = malloc((size_t)w.n * sizeof *todo)) || !(todo_entry = malloc((size_t)w.n * sizeof *todo_entry))) {
