@@ -92,11 +92,16 @@ def case_help_commands(tmp):
     """Every command has a usage, the same through `mmrun help C` and
     `mmrun C --help`, naming its arguments and its own options."""
     cmds = dict(listed_commands())
-    assert {"bench", "help", "info", "transcribe"} <= set(cmds), cmds
+    assert sorted(cmds) == ["bench", "classify", "embed", "help", "index", "info", "search", "transcribe"], cmds
     usages = {"info": "usage: mmrun info [MODEL_DIR]\n",
               "bench": "usage: mmrun bench MODEL_DIR [--runs N] [--batch B]\n",
-              "help": "usage: mmrun help [COMMAND]\n",
-              "transcribe": "usage: mmrun transcribe -m MODEL_DIR FILE... [options]\n"}
+              "embed": "usage: mmrun embed -m DIR [--image FILE]... [--text TEXT]... [--json | --npy FILE] [--raw]\n",
+              "classify": "usage: mmrun classify -m DIR IMAGE... (--labels L1,L2,.. | --labels-file FILE) "
+                          "[--top N] [--json]\n",
+              "index": "usage: mmrun index FOLDER --db FILE [-m DIR] [--batch B]\n",
+              "search": "usage: mmrun search --db FILE (TEXT | --image FILE) [-k N] [--json]\n",
+              "transcribe": "usage: mmrun transcribe -m MODEL_DIR FILE... [options]\n",
+              "help": "usage: mmrun help [COMMAND]\n"}
     for name in cmds:
         p = run("help", name)
         assert p.returncode == 0 and p.stderr == "", p.stderr
