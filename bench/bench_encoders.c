@@ -7,6 +7,7 @@
  * ratio to OpenBLAS sgemm measured in the same run on the encoder's FFN
  * shape. Not a test (see --help). */
 #include "bench_util.h"
+#include "bench_weights.h"
 #include "mm/runtime.h"
 
 #include <cblas.h>
@@ -16,70 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- random weights in a model folder ------------------------------------------ */
-
-/* Tensors collected for one model.safetensors: header text and data. */
-typedef struct weights {
-    char *header;
-    size_t hlen, hcap;
-    float *data;
-    size_t n, cap; /* floats */
-    uint64_t seed;
-} weights;
-
-static bool append(weights *w, const char *text)
-{
-    size_t len = strlen(text);
-    if (w->hlen + len + 1 > w->hcap) {
-        size_t cap = (w->hlen + len + 1) * 2;
-        char *h = realloc(w->header, cap);
-        if (!h)
-            return false;
-        w->header = h;
-        w->hcap = cap;
-    }
-    memcpy(w->header + w->hlen, text, len + 1);
-    w->hlen += len;
-    return true;
-}
-
-static bool add(weights *w, int n_dims, const int64_t *shape, const char *fmt, ...)
-{
-    char name[256], entry[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    size_t n = 1;
-    int len = snprintf(entry, sizeof entry, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [", w->hlen ? ", " : "{", name);
-    for (int i = 0; i < n_dims; i++) {
-        n *= (size_t)shape[i];
-        len += snprintf(entry + len, sizeof entry - (size_t)len, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    }
-    snprintf(entry + len, sizeof entry - (size_t)len, "], \"data_offsets\": [%zu, %zu]}", w->n * 4, (w->n + n) * 4);
-    if (!append(w, entry))
-        return false;
-    if (w->n + n > w->cap) {
-        size_t cap = (w->n + n) * 2;
-        float *d = realloc(w->data, cap * sizeof *d);
-        if (!d)
-            return false;
-        w->data = d;
-        w->cap = cap;
-    }
-    /* small values keep activations in range through many layers */
-    for (size_t i = 0; i < n; i++) {
-        w->seed ^= w->seed << 13;
-        w->seed ^= w->seed >> 7;
-        w->seed ^= w->seed << 17;
-        w->data[w->n + i] = (float)((double)(w->seed >> 40) / 16777216.0 - 0.5) * 0.04f;
-    }
-    w->n += n;
-    return true;
-}
-
-#define SHAPE(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), ((const int64_t[]){__VA_ARGS__})
-
 typedef struct arch {
     const char *name;
     int64_t d, heads, layers, ff; /* width, heads, layers, FFN width */
@@ -87,70 +24,60 @@ typedef struct arch {
 } arch;
 
 /* Whisper's encoder (model.encoder.*), shapes as in a Hugging Face checkpoint. */
-static bool whisper_weights(weights *w, const arch *a)
+static bool whisper_weights(bench_weights *w, const arch *a)
 {
     const int64_t d = a->d, ff = a->ff;
-    bool ok = add(w, SHAPE(d, 80, 3), "model.encoder.conv1.weight") && add(w, SHAPE(d), "model.encoder.conv1.bias") &&
-              add(w, SHAPE(d, d, 3), "model.encoder.conv2.weight") && add(w, SHAPE(d), "model.encoder.conv2.bias") &&
-              add(w, SHAPE(1500, d), "model.encoder.embed_positions.weight") &&
-              add(w, SHAPE(d), "model.encoder.layer_norm.weight") && add(w, SHAPE(d), "model.encoder.layer_norm.bias");
+    bool ok = bench_weight(w, SHAPE(d, 80, 3), "model.encoder.conv1.weight") && bench_weight(w, SHAPE(d), "model.encoder.conv1.bias") &&
+              bench_weight(w, SHAPE(d, d, 3), "model.encoder.conv2.weight") && bench_weight(w, SHAPE(d), "model.encoder.conv2.bias") &&
+              bench_weight(w, SHAPE(1500, d), "model.encoder.embed_positions.weight") &&
+              bench_weight(w, SHAPE(d), "model.encoder.layer_norm.weight") && bench_weight(w, SHAPE(d), "model.encoder.layer_norm.bias");
     for (int l = 0; ok && l < a->layers; l++) {
         const char *p = "model.encoder.layers";
-        ok = add(w, SHAPE(d, d), "%s.%d.self_attn.q_proj.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.self_attn.q_proj.bias", p, l) &&
-             add(w, SHAPE(d, d), "%s.%d.self_attn.k_proj.weight", p, l) &&
-             add(w, SHAPE(d, d), "%s.%d.self_attn.v_proj.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.self_attn.v_proj.bias", p, l) &&
-             add(w, SHAPE(d, d), "%s.%d.self_attn.out_proj.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.self_attn.out_proj.bias", p, l) &&
-             add(w, SHAPE(d), "%s.%d.self_attn_layer_norm.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.self_attn_layer_norm.bias", p, l) &&
-             add(w, SHAPE(ff, d), "%s.%d.fc1.weight", p, l) && add(w, SHAPE(ff), "%s.%d.fc1.bias", p, l) &&
-             add(w, SHAPE(d, ff), "%s.%d.fc2.weight", p, l) && add(w, SHAPE(d), "%s.%d.fc2.bias", p, l) &&
-             add(w, SHAPE(d), "%s.%d.final_layer_norm.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.final_layer_norm.bias", p, l);
+        ok = bench_weight(w, SHAPE(d, d), "%s.%d.self_attn.q_proj.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.self_attn.q_proj.bias", p, l) &&
+             bench_weight(w, SHAPE(d, d), "%s.%d.self_attn.k_proj.weight", p, l) &&
+             bench_weight(w, SHAPE(d, d), "%s.%d.self_attn.v_proj.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.self_attn.v_proj.bias", p, l) &&
+             bench_weight(w, SHAPE(d, d), "%s.%d.self_attn.out_proj.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.self_attn.out_proj.bias", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.self_attn_layer_norm.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.self_attn_layer_norm.bias", p, l) &&
+             bench_weight(w, SHAPE(ff, d), "%s.%d.fc1.weight", p, l) && bench_weight(w, SHAPE(ff), "%s.%d.fc1.bias", p, l) &&
+             bench_weight(w, SHAPE(d, ff), "%s.%d.fc2.weight", p, l) && bench_weight(w, SHAPE(d), "%s.%d.fc2.bias", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.final_layer_norm.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.final_layer_norm.bias", p, l);
     }
     return ok;
 }
 
 /* ViTModel (no pooler), patch 16 at 224: 196 patches + [CLS]. */
-static bool vit_weights(weights *w, const arch *a)
+static bool vit_weights(bench_weights *w, const arch *a)
 {
     const int64_t d = a->d, ff = a->ff;
-    bool ok = add(w, SHAPE(d, 3, 16, 16), "embeddings.patch_embeddings.projection.weight") &&
-              add(w, SHAPE(d), "embeddings.patch_embeddings.projection.bias") &&
-              add(w, SHAPE(1, 1, d), "embeddings.cls_token") &&
-              add(w, SHAPE(1, 197, d), "embeddings.position_embeddings") && add(w, SHAPE(d), "layernorm.weight") &&
-              add(w, SHAPE(d), "layernorm.bias");
+    bool ok = bench_weight(w, SHAPE(d, 3, 16, 16), "embeddings.patch_embeddings.projection.weight") &&
+              bench_weight(w, SHAPE(d), "embeddings.patch_embeddings.projection.bias") &&
+              bench_weight(w, SHAPE(1, 1, d), "embeddings.cls_token") &&
+              bench_weight(w, SHAPE(1, 197, d), "embeddings.position_embeddings") && bench_weight(w, SHAPE(d), "layernorm.weight") &&
+              bench_weight(w, SHAPE(d), "layernorm.bias");
     for (int l = 0; ok && l < a->layers; l++) {
         const char *p = "encoder.layer";
-        ok = add(w, SHAPE(d), "%s.%d.layernorm_before.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.layernorm_before.bias", p, l) &&
-             add(w, SHAPE(d, d), "%s.%d.attention.attention.query.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.attention.attention.query.bias", p, l) &&
-             add(w, SHAPE(d, d), "%s.%d.attention.attention.key.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.attention.attention.key.bias", p, l) &&
-             add(w, SHAPE(d, d), "%s.%d.attention.attention.value.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.attention.attention.value.bias", p, l) &&
-             add(w, SHAPE(d, d), "%s.%d.attention.output.dense.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.attention.output.dense.bias", p, l) &&
-             add(w, SHAPE(d), "%s.%d.layernorm_after.weight", p, l) &&
-             add(w, SHAPE(d), "%s.%d.layernorm_after.bias", p, l) &&
-             add(w, SHAPE(ff, d), "%s.%d.intermediate.dense.weight", p, l) &&
-             add(w, SHAPE(ff), "%s.%d.intermediate.dense.bias", p, l) &&
-             add(w, SHAPE(d, ff), "%s.%d.output.dense.weight", p, l) && add(w, SHAPE(d), "%s.%d.output.dense.bias", p, l);
+        ok = bench_weight(w, SHAPE(d), "%s.%d.layernorm_before.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.layernorm_before.bias", p, l) &&
+             bench_weight(w, SHAPE(d, d), "%s.%d.attention.attention.query.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.attention.attention.query.bias", p, l) &&
+             bench_weight(w, SHAPE(d, d), "%s.%d.attention.attention.key.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.attention.attention.key.bias", p, l) &&
+             bench_weight(w, SHAPE(d, d), "%s.%d.attention.attention.value.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.attention.attention.value.bias", p, l) &&
+             bench_weight(w, SHAPE(d, d), "%s.%d.attention.output.dense.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.attention.output.dense.bias", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.layernorm_after.weight", p, l) &&
+             bench_weight(w, SHAPE(d), "%s.%d.layernorm_after.bias", p, l) &&
+             bench_weight(w, SHAPE(ff, d), "%s.%d.intermediate.dense.weight", p, l) &&
+             bench_weight(w, SHAPE(ff), "%s.%d.intermediate.dense.bias", p, l) &&
+             bench_weight(w, SHAPE(d, ff), "%s.%d.output.dense.weight", p, l) && bench_weight(w, SHAPE(d), "%s.%d.output.dense.bias", p, l);
     }
     return ok;
-}
-
-static bool write_file(const char *dir, const char *name, const void *a, size_t na, const void *b, size_t nb,
-                       const void *c, size_t nc)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(a, 1, na, f) == na && fwrite(b, 1, nb, f) == nb && fwrite(c, 1, nc, f) == nc;
-    return f && fclose(f) == 0 && ok;
 }
 
 /* Writes config.json and model.safetensors of `a` into the folder `dir`. */
@@ -169,11 +96,11 @@ static bool make_model(const arch *a, const char *dir)
                  "\"num_hidden_layers\": %lld, \"intermediate_size\": %lld, \"image_size\": 224, \"patch_size\": 16, "
                  "\"num_channels\": 3, \"layer_norm_eps\": 1e-12, \"hidden_act\": \"gelu\", \"qkv_bias\": true}",
                  (long long)a->d, (long long)a->heads, (long long)a->layers, (long long)a->ff);
-    weights w = {.seed = 0x9E3779B97F4A7C15ull};
-    bool ok = (a->whisper ? whisper_weights(&w, a) : vit_weights(&w, a)) && append(&w, "}");
+    bench_weights w = {.seed = 0x9E3779B97F4A7C15ull};
+    bool ok = (a->whisper ? whisper_weights(&w, a) : vit_weights(&w, a)) && bench_weights_end(&w);
     uint64_t hlen = w.hlen; /* little-endian on every machine this runs on */
-    ok = ok && write_file(dir, "config.json", cfg, strlen(cfg), "", 0, "", 0) &&
-         write_file(dir, "model.safetensors", &hlen, 8, w.header, w.hlen, w.data, w.n * 4);
+    ok = ok && bench_write_file(dir, "config.json", cfg, strlen(cfg), "", 0, "", 0) &&
+         bench_write_file(dir, "model.safetensors", &hlen, 8, w.header, w.hlen, w.data, w.n * 4);
     free(w.header);
     free(w.data);
     return ok;

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Enum options store an int (options.c) */
@@ -74,6 +75,69 @@ static const cli_command commands[] = {
      "makes the weights resident), then the median of N runs. The input values\n"
      "do not change the work, so no media is needed.\n",
      cmd_bench_options, 1, 1, "a model folder", cmd_bench},
+    {"transcribe", "speech to text with a Whisper model (text, SRT, WebVTT, JSON)", "-m MODEL_DIR FILE... [options]",
+     "Transcribes (or translates into English) each audio file with a Hugging Face\n"
+     "Whisper folder: WAV, FLAC, OGG/Vorbis, Opus, MP3 (- reads standard input),\n"
+     "any rate and channel count. Long audio is decoded in 30 s windows that follow\n"
+     "the timestamps, each prompted with the previous one's text; a window whose\n"
+     "text comes out repetitive or unlikely is retried at higher temperatures, and\n"
+     "a silent one gives nothing. Text goes to stdout unless --output-dir is given.\n"
+     "\n"
+     "examples:\n"
+     "  mmrun transcribe -m ~/models/whisper-tiny talk.flac\n"
+     "  mmrun transcribe -m ~/models/whisper-base a.wav b.mp3 --srt -o subs/\n"
+     "  mmrun transcribe -m ~/models/whisper-small interview.ogg -l de --task translate\n",
+     cmd_transcribe_options, 1, 4096, "an audio file", cmd_transcribe},
+    {"embed", "image and text embeddings of a CLIP model",
+     "-m DIR [--image FILE]... [--text TEXT]... [--json | --npy FILE] [--raw]",
+     "Embeds images and texts into the model's joint space (CLIP: openai/clip-vit-*\n"
+     "folders). The vectors are unit length (cosine = dot product), as CLIPModel's\n"
+     "image_embeds and text_embeds; --raw gives the projections unnormalised\n"
+     "(get_image_features). Without --json or --npy, one line per input with its\n"
+     "first values. Images go through the tower in batches, the next batch\n"
+     "decoded while the current one computes. A text longer than the model's\n"
+     "context (77 tokens for OpenAI's) is truncated, with a warning.\n"
+     "\n"
+     "  mmrun embed -m clip-vit-base-patch32 --image cat.jpg --text \"a cat\" --json\n"
+     "  mmrun embed -m clip-vit-base-patch32 --image a.png --image b.png --npy x.npy\n",
+     cmd_embed_options, 0, 0, NULL, cmd_embed},
+    {"classify", "zero-shot image labels with a CLIP model",
+     "-m DIR IMAGE... (--labels L1,L2,.. | --labels-file FILE) [--top N] [--json]",
+     "Scores each image against every label as CLIP's zero-shot classifier does:\n"
+     "softmax over logit_scale * cosine(image, label text), and prints the top N\n"
+     "labels with their probabilities. Labels read best as captions (\"a photo of\n"
+     "a dog\"). An unreadable image is reported and skipped (exit code 1).\n"
+     "\n"
+     "  mmrun classify -m clip-vit-base-patch32 *.jpg --labels \"a photo of a dog,a photo of a cat\"\n",
+     cmd_classify_options, 1, 1 << 30, "at least one image", cmd_classify},
+    {"index", "embeds a folder of images into a searchable index (SQLite)",
+     "FOLDER --db FILE [-m DIR] [--batch B]",
+     "Walks FOLDER (and its subfolders; hidden names and links to folders are\n"
+     "skipped) for images by extension (.png .jpg .jpeg .jpe .jfif .webp), and\n"
+     "stores each one's path, size, mtime and embedding in the SQLite file FILE,\n"
+     "with the model's id (a hash of its config and weight sizes): a --db made\n"
+     "with another model is refused. Each batch is one transaction: a run that is\n"
+     "interrupted keeps every finished batch and the next run resumes. Run it\n"
+     "again after changes: only new and changed files (size or mtime) are\n"
+     "embedded, rows of deleted files are dropped. Files that cannot be read are\n"
+     "skipped, listed at the end and left out of the index; the exit code is\n"
+     "still 0 (the job is done). Exit code 1: the job stopped (no images under\n"
+     "FOLDER, a --db that is not an mmrun index or made with another model, a\n"
+     "model or disk error); the rows already there are kept.\n"
+     "\n"
+     "  mmrun index ~/Pictures --db pictures.db -m clip-vit-base-patch32\n"
+     "  mmrun index ~/Pictures --db pictures.db          (later: the db knows its model)\n",
+     cmd_index_options, 1, 1, "a folder of images", cmd_index},
+    {"search", "the images of an index closest to a text or an image",
+     "--db FILE (TEXT | --image FILE) [-k N] [--json]",
+     "Embeds the query with the index's model and prints the k closest images,\n"
+     "best first, with their cosine similarity. The scores are computed on the\n"
+     "backend block by block (32 MiB of vectors at a time), so an index of\n"
+     "millions of images never has to fit in memory.\n"
+     "\n"
+     "  mmrun search --db pictures.db \"a dog on a beach\" -k 5\n"
+     "  mmrun search --db pictures.db --image query.jpg --json\n",
+     cmd_search_options, 0, 1, NULL, cmd_search},
     {"help", "this help, or a command's usage", "[COMMAND]",
      "Without COMMAND, the general help (mmrun --help); with one, its usage\n(as mmrun COMMAND --help).\n",
      NULL, 0, 1, NULL, cmd_help},
@@ -116,7 +180,10 @@ static void print_help(FILE *f)
           "  mmrun info\n"
           "  mmrun info ~/models/whisper-tiny --backend cpu\n"
           "  mmrun bench ~/models/whisper-tiny            (Vulkan GPU if any, else CPU)\n"
-          "  mmrun bench ~/models/vit-gpt2 --backend cpu -t 4 --runs 10\n",
+          "  mmrun bench ~/models/vit-gpt2 --backend cpu -t 4 --runs 10\n"
+          "  mmrun classify -m ~/models/clip-vit-base-patch32 cat.jpg --labels \"a cat,a dog\"\n"
+          "  mmrun index ~/Pictures --db pics.db -m ~/models/clip-vit-base-patch32\n"
+          "  mmrun search --db pics.db \"a red bicycle\"\n",
           f);
 }
 
@@ -159,21 +226,33 @@ static int cmd_help(int argc, char **argv, cli_options *opt)
     return 0;
 }
 
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return usage_error(find_command(command), "%s", msg);
+}
+
 int cli_fail(const char *what)
 {
     const char *why = mm_error_message();
-    if (why && *why)
+    size_t n = strlen(what);
+    if (why && strncmp(why, what, n) == 0 && why[n] == ':') /* the message names it already */
+        fprintf(stderr, "mmrun: error: %s\n", why);
+    else if (why && *why)
         fprintf(stderr, "mmrun: error: %s: %s\n", what, why);
     else
         fprintf(stderr, "mmrun: error: %s\n", what);
     return 1;
 }
 
-int main(int argc, char **argv)
+/* Parses the arguments into opt and runs the command; args holds argc
+ * pointers. */
+static int parse_and_run(int argc, char **argv, char **args, cli_options *opt)
 {
-    blas_reexec(argv); /* before anything else: it may restart the program */
-    cli_options opt = {.rt = mm_runtime_default_params()};
-
     /* Options may come before the command, so it is found knowing which
      * options (of any command) take a value. */
     const cli_option *all[1 + N_COMMANDS] = {global_options};
@@ -182,18 +261,18 @@ int main(int argc, char **argv)
     const char *name = cli_first_arg(argc, argv, all, 1 + N_COMMANDS);
     const cli_command *cmd = name ? find_command(name) : NULL;
 
-    char *args[16], err[512];
+    char err[512];
     int n_args = 0;
     const cli_option *tables[2] = {global_options, cmd ? cmd->options : NULL};
-    if (!cli_parse_argv(argc, argv, tables, 2, &opt, args, 16, &n_args, err, sizeof err))
+    if (!cli_parse_argv(argc, argv, tables, 2, opt, args, argc, &n_args, err, sizeof err))
         return usage_error(cmd, "%s", err);
     if (name && !cmd)
         return usage_error(NULL, "unknown command '%s'", name);
-    if (opt.version) {
+    if (opt->version) {
         printf("mmrun %s\n", mm_version());
         return 0;
     }
-    if (opt.help) {
+    if (opt->help) {
         cmd ? print_usage(stdout, cmd) : print_help(stdout);
         return 0;
     }
@@ -205,7 +284,24 @@ int main(int argc, char **argv)
         return usage_error(cmd, "%s needs %s", cmd->name, cmd->needs);
     if (n_args - 1 > cmd->max_args)
         return usage_error(cmd, "%s: unexpected argument '%s'", cmd->name, args[1 + cmd->max_args]);
-    if (opt.verbose)
+    if (opt->verbose)
         mm_log_set_level(MM_LOG_DEBUG);
-    return cmd->run(n_args, args, &opt);
+    return cmd->run(n_args, args, opt);
+}
+
+int main(int argc, char **argv)
+{
+    blas_reexec(argv); /* before anything else: it may restart the program */
+    cli_options opt = {.rt = mm_runtime_default_params()};
+    /* room for every argument: `classify` takes any number of images */
+    char **args = malloc((size_t)argc * sizeof *args);
+    if (!args) {
+        fputs("mmrun: error: out of memory\n", stderr);
+        return 1;
+    }
+    int rc = parse_and_run(argc, argv, args, &opt);
+    for (int i = 0; i < N_COMMANDS; i++) /* list options point into argv; their arrays are ours */
+        cli_free_lists(&commands[i].options, 1, &opt);
+    free(args);
+    return rc;
 }

@@ -131,6 +131,19 @@ static bool store(const cli_option *o, const char *v, void *dst, char *err, size
     case CLI_OPT_STRING:
         memcpy(p, &v, sizeof v);
         return true;
+    case CLI_OPT_LIST: {
+        cli_list l;
+        memcpy(&l, p, sizeof l);
+        const char **grown = realloc(l.v, ((size_t)l.n + 1) * sizeof *grown);
+        if (!grown) {
+            snprintf(err, err_size, "%s: out of memory", name);
+            return false;
+        }
+        grown[l.n++] = v;
+        l.v = grown;
+        memcpy(p, &l, sizeof l);
+        return true;
+    }
     }
     snprintf(err, err_size, "%s: unknown option type %d", name, (int)o->type);
     return false;
@@ -187,6 +200,17 @@ bool cli_parse_argv(int argc, char **argv, const cli_option *const *tables, int 
             return false;
     }
     return true;
+}
+
+void cli_free_lists(const cli_option *const *tables, int n_tables, void *dst)
+{
+    for (int t = 0; t < n_tables; t++)
+        for (const cli_option *o = tables[t]; o && o->name; o++)
+            if (o->type == CLI_OPT_LIST) {
+                cli_list *l = (cli_list *)((char *)dst + o->offset);
+                free(l->v);
+                *l = (cli_list){0};
+            }
 }
 
 void cli_print_options(FILE *f, const cli_option *table)

@@ -17,7 +17,15 @@ typedef enum cli_opt_type {
     CLI_OPT_FLOAT,  /* float in [lo, hi], finite         */
     CLI_OPT_ENUM,   /* an enum (int-sized) named by one of `names` */
     CLI_OPT_STRING, /* const char *, pointing into argv  */
+    CLI_OPT_LIST,   /* cli_list: each use appends a value (--image a --image b) */
 } cli_opt_type;
+
+/* The values of a repeatable option, in order, pointing into argv; the
+ * array is malloc'd (cli_free_lists frees every list of a table). */
+typedef struct cli_list {
+    int32_t n;
+    const char **v;
+} cli_list;
 
 typedef struct cli_enum_name {
     const char *name; /* NULL ends a list */
@@ -53,6 +61,9 @@ const char *cli_first_arg(int argc, char **argv, const cli_option *const *tables
  * or wrong value, or too many arguments. */
 bool cli_parse_argv(int argc, char **argv, const cli_option *const *tables, int n_tables, void *dst, char **args,
                     int max_args, int *n_args, char *err, size_t err_size);
+
+/* Frees the arrays of the CLI_OPT_LIST options of `tables` in dst. */
+void cli_free_lists(const cli_option *const *tables, int n_tables, void *dst);
 
 /* One help entry per option of `table`: "  -t, --threads N   help [1..1024]". */
 void cli_print_options(FILE *f, const cli_option *table);

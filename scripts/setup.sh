@@ -14,6 +14,7 @@ packages=(
   glslc spirv-tools                                # shaders -> SPIR-V at build time
   libcmocka-dev                                    # unit test framework
   libpcre2-dev libunistring-dev                    # tokenizers: \p{L} patterns; NFC, case, categories
+  libsqlite3-dev                                   # mmrun index/search: the embedding database
 )
 
 # Callers needing more (scripts/fuzz.sh: clang) name them here.

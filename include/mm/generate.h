@@ -104,6 +104,59 @@ MM_API bool mm_beam_search_done(const mm_beam_search *bs);
  * call or free. Closes open beams as finished hypotheses first. */
 MM_API mm_status mm_beam_search_best(mm_beam_search *bs, const int32_t **tokens, int32_t *n_tokens, float *score);
 
+/* ---- the decoding loop ------------------------------------------------------
+ * Generation over a decoder (mm/runtime.h) whose source is set: n_src
+ * inputs, each decoded by n_beams sequences of the decoder (its n_seq must
+ * be n_src * n_beams), all as one batch per step. Greedy (n_beams 1,
+ * temperature 0), sampling (n_beams 1, temperature > 0) or beam search.
+ * Processors run in HF's order on each sequence's logits (raw logits for
+ * greedy and sampling, log-probabilities for beam search): repetition
+ * penalty, no-repeat n-gram, suppress, begin-suppress (first generated
+ * token only), then the caller's hook (Whisper's timestamp rules). */
+typedef struct mm_decoder mm_decoder;
+
+typedef void (*mm_logits_hook)(void *user, float *logits, int32_t n_vocab, const int32_t *generated,
+                               int32_t n_generated);
+
+typedef struct mm_gen_params {
+    int32_t max_new_tokens;
+    int32_t eos_id;                /* generation of a sequence ends with it  */
+    int32_t n_beams;               /* 1: greedy or sampling                  */
+    float length_penalty;          /* beam search                            */
+    mm_early_stopping early_stopping;
+    mm_sampling_params sampling;   /* temperature > 0 samples (n_beams 1)    */
+    float repetition_penalty;      /* 1: off                                 */
+    int32_t no_repeat_ngram_size;  /* 0: off                                 */
+    const int32_t *suppress;       /* banned at every step                   */
+    int32_t n_suppress;
+    const int32_t *begin_suppress; /* banned at the first generated token    */
+    int32_t n_begin_suppress;
+    mm_logits_hook hook;           /* NULL, or run last on every step        */
+    void *hook_user;
+} mm_gen_params;
+
+MM_API mm_gen_params mm_gen_default_params(void); /* greedy, 1 beam, length penalty 1 */
+
+/* One input's result: the generated tokens (without the prompt; the end
+ * token included when it ended the text), the sum of their log-probs
+ * (log-softmax of the processed logits, as openai-whisper counts them) and
+ * the beam score (sum / length^length_penalty; the sum for greedy). */
+typedef struct mm_gen_result {
+    int32_t *tokens; /* malloc'd; mm_gen_result_clear frees it */
+    int32_t n_tokens;
+    double sum_logprob;
+    double score;
+} mm_gen_result;
+
+MM_API void mm_gen_result_clear(mm_gen_result *r);
+
+/* Decodes every input from the same forced prompt (n_prompt tokens, already
+ * fed or not: the first `n_cached` prompt tokens are assumed in the caches
+ * of every sequence, e.g. after a language-detection step). results has
+ * n_src entries. */
+MM_API mm_status mm_generate(mm_decoder *d, const mm_gen_params *p, const int32_t *prompt, int32_t n_prompt,
+                             int32_t n_cached, int32_t n_src, mm_gen_result *results);
+
 #ifdef __cplusplus
 }
 #endif

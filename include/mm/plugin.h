@@ -124,6 +124,9 @@ typedef struct mm_decoder_dims {
  * sets their data before each compute. */
 typedef struct mm_decoder_step_inputs {
     int32_t n_tokens;          /* N                                              */
+    /* Logits for the last token of each sequence only ({n_vocab, 1, B}): a
+     * prompt of N tokens then pays one LM head per sequence, not N. */
+    bool last_logits_only;
     mm_tensor *tokens;         /* I32 {N, B}: token ids                          */
     mm_tensor *positions;      /* I32 {N, B}: each token's position, < T_max     */
     mm_tensor *mask;           /* F32 {T_max, N, 1, B}: 0 for cache positions up to
@@ -145,7 +148,8 @@ typedef struct mm_decoder_ops {
     /* Appends to g the cross K/V of `enc` {D_enc, T_src, B}, stored into the
      * n_cross_kv buffer leaves. */
     mm_status (*build_cross_kv)(const void *state, mm_graph *g, mm_tensor *enc, mm_tensor *const *cross_kv);
-    /* Appends one step to g; *logits is F32 {n_vocab, N, B}. */
+    /* Appends one step to g; *logits is F32 {n_vocab, N, B}, or
+     * {n_vocab, 1, B} with step->last_logits_only. */
     mm_status (*build_step)(const void *state, mm_graph *g, const mm_decoder_step_inputs *step, mm_tensor **logits);
 } mm_decoder_ops;
 

@@ -92,14 +92,20 @@ def case_help_commands(tmp):
     """Every command has a usage, the same through `mmrun help C` and
     `mmrun C --help`, naming its arguments and its own options."""
     cmds = dict(listed_commands())
-    assert sorted(cmds) == ["bench", "help", "info"], cmds
+    assert sorted(cmds) == ["bench", "classify", "embed", "help", "index", "info", "search", "transcribe"], cmds
     usages = {"info": "usage: mmrun info [MODEL_DIR]\n",
               "bench": "usage: mmrun bench MODEL_DIR [--runs N] [--batch B]\n",
+              "embed": "usage: mmrun embed -m DIR [--image FILE]... [--text TEXT]... [--json | --npy FILE] [--raw]\n",
+              "classify": "usage: mmrun classify -m DIR IMAGE... (--labels L1,L2,.. | --labels-file FILE) "
+                          "[--top N] [--json]\n",
+              "index": "usage: mmrun index FOLDER --db FILE [-m DIR] [--batch B]\n",
+              "search": "usage: mmrun search --db FILE (TEXT | --image FILE) [-k N] [--json]\n",
+              "transcribe": "usage: mmrun transcribe -m MODEL_DIR FILE... [options]\n",
               "help": "usage: mmrun help [COMMAND]\n"}
     for name in cmds:
         p = run("help", name)
         assert p.returncode == 0 and p.stderr == "", p.stderr
-        assert p.stdout.startswith(usages[name]), p.stdout
+        assert p.stdout.startswith(usages.get(name, f"usage: mmrun {name} ")), p.stdout
         for other in [("help", name, "-t", "3"), (name, "--help"), ("--help", name), (name, "-h")]:
             q = run(*other)
             assert q.returncode == 0 and q.stdout == p.stdout, other
@@ -141,7 +147,7 @@ def case_info(tmp):
     p = run("info")
     assert p.returncode == 0, p.stderr
     for plugin, types in [("vit", ["vit (encoder)"]), ("audio", ["whisper (encoder)"]),
-                          ("clip", ["clip (embedder)"]), ("textdec", ["none yet"])]:
+                          ("clip", ["clip (embedder)"]), ("textdec", ["whisper (decoder)", "gpt2 (decoder)"])]:
         line = next((l for l in p.stdout.splitlines() if l.strip().startswith(plugin + " ")), None)
         assert line, f"plugin {plugin} not listed"
         assert "mmplugin_" + plugin + ".so" in line
@@ -186,11 +192,11 @@ def case_info_model(tmp):
     out = _info_parts(fixture("whisper-tiny-random"))
     assert "model_type: whisper" in out
     assert "encoder: plugin audio, input {3000,80,1}" in out
-    # no plugin implements a Whisper decoder yet: said, not invented
-    assert "decoder: no plugin (no plugin runs model_type 'whisper' as decoder" in out, out
+    # two plugins serve whisper, each in its own role
+    assert "decoder: plugin textdec" in out, out
     out = _info_parts(fixture("vit-gpt2-tiny-random"))
     assert "encoder: plugin vit, input {224,224,3,1}" in out
-    assert "decoder: no plugin (no plugin runs model_type 'gpt2' as decoder" in out, out
+    assert "decoder: plugin textdec (gpt2)" in out, out
     out = _info_parts(fixture("clip-tiny-random"))
     assert "embedder: plugin clip (clip)" in out and "encoder:" not in out, out
     # a decoder no plugin runs is named, not silently left out

@@ -199,6 +199,41 @@ static void test_first_arg(void **state)
     assert_string_equal(cli_first_arg(4, a4, tables, 1), "cmd");
 }
 
+/* A repeatable option collects its values in order (pointing into argv);
+ * cli_free_lists frees the array. */
+static void test_list(void **state)
+{
+    typedef struct { cli_list files; int32_t count; } lv;
+    static const cli_option table[] = {
+        {.name = "file", .short_name = 'f', .type = CLI_OPT_LIST, .offset = offsetof(lv, files), .arg = "F",
+         .help = "a file"},
+        {.name = "count", .type = CLI_OPT_INT, .offset = offsetof(lv, count), .arg = "N", .help = "n", .lo = 0, .hi = 9},
+        {0},
+    };
+    const cli_option *t[] = {table};
+    char *argv[] = {"prog", "--file", "a b", "-fc", "x", "--count=3", "--file=", NULL};
+    char *args[4], err[128] = "";
+    int n_args = 0;
+    lv v = {0};
+    assert_true(cli_parse_argv(7, argv, t, 1, &v, args, 4, &n_args, err, sizeof err));
+    assert_int_equal(v.files.n, 3);
+    assert_string_equal(v.files.v[0], "a b");
+    assert_string_equal(v.files.v[1], "c");
+    assert_string_equal(v.files.v[2], "");
+    assert_ptr_equal(v.files.v[0], argv[2]);
+    assert_int_equal(n_args, 1);
+    assert_string_equal(args[0], "x");
+    assert_int_equal(v.count, 3);
+    cli_free_lists(t, 1, &v);
+    assert_int_equal(v.files.n, 0);
+    assert_null(v.files.v);
+    char *missing[] = {"prog", "--file", NULL};
+    assert_false(cli_parse_argv(2, missing, t, 1, &v, args, 4, &n_args, err, sizeof err));
+    assert_string_equal(err, "--file needs a value");
+    cli_free_lists(t, 1, &v);
+    (void)state;
+}
+
 static void test_help_lines(void **state)
 {
     char *buf = NULL;
@@ -222,7 +257,7 @@ int main(void)
         cmocka_unit_test(test_int),           cmocka_unit_test(test_float),
         cmocka_unit_test(test_enum),          cmocka_unit_test(test_argv_anywhere),
         cmocka_unit_test(test_argv_errors),   cmocka_unit_test(test_first_arg),
-        cmocka_unit_test(test_help_lines),
+        cmocka_unit_test(test_help_lines),    cmocka_unit_test(test_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

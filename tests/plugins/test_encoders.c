@@ -6,6 +6,7 @@
  *
  * Exit 77 (skip) when the Vulkan backend cannot be created, unless
  * MM_REQUIRE_VULKAN=1. */
+#include "fixture_copy.h"
 #include "test_model_copy.h"
 #include "test_util.h"
 
@@ -137,44 +138,6 @@ static void test_last_hidden_state(void **state)
     mm_model_free(m);
 }
 
-/* A model folder in a temp dir: the fixture's weights (symlinked) with a
- * config.json where `key` is set to `value` (raw JSON). */
-static char *broken_copy(const char *key, const char *value)
-{
-    char src[1024], path[1200];
-    snprintf(src, sizeof src, "%s/fixtures/%s", test_shared_dir(), g_case->fixture);
-    char *dir = strdup("/tmp/mm-test-encoder-XXXXXX");
-    assert_non_null(dir);
-    assert_non_null(mkdtemp(dir));
-
-    snprintf(path, sizeof path, "%s/config.json", src);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char json[1 << 16];
-    size_t n = fread(json, 1, sizeof json - 1, f);
-    assert_true(feof(f)); /* the fixture configs are a few KiB */
-    fclose(f);
-    json[n] = '\0';
-
-    /* Replace the `"<key>": <value>` occurrence (the keys used are unique). */
-    char needle[128];
-    snprintf(needle, sizeof needle, "\"%s\": ", key);
-    char *hit = strstr(json, needle);
-    assert_non_null(hit);
-    char *val = hit + strlen(needle);
-    size_t old_len = strcspn(val, ",\n}");
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    f = fopen(path, "wb");
-    assert_non_null(f);
-    fprintf(f, "%.*s%s%s", (int)(val - json), json, value, val + old_len);
-    fclose(f);
-
-    snprintf(src, sizeof src, "%s/fixtures/%s/model.safetensors", test_shared_dir(), g_case->fixture);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    assert_int_equal(symlink(src, path), 0);
-    return dir;
-}
-
 /* The fixture as a checkpoint saved in F16 (widen = false), or with those
  * same F16-rounded values stored as F32 (widen = true). */
 static char *half_copy(const mm_model *m, bool widen)
@@ -243,7 +206,7 @@ static void expect_init_error(const char *key, const char *value, const char *ex
     char probe[1024], rel[256];
     snprintf(rel, sizeof rel, "fixtures/%s/model.safetensors", g_case->fixture);
     TEST_REQUIRE_SHARED(probe, rel);
-    char *dir = broken_copy(key, value);
+    char *dir = fixture_config_copy(g_case->fixture, key, value);
     mm_model *m = NULL;
     if (mm_model_load(dir, &m) != MM_OK)
         fail_msg("mm_model_load %s: %s", dir, mm_error_message());

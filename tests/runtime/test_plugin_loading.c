@@ -31,8 +31,8 @@ static const mm_plugin_info *find_info(const mm_runtime *rt, const char *file)
 }
 
 /* The real plugins load, each serving exactly the roles it has tables for:
- * textdec carries no model code yet, so it claims nothing and no lookup
- * lands on it; clip runs the clip folders as embedder. */
+ * every plugin has its model code: clip runs the clip folders as embedder;
+ * whisper's encoder is audio's and its decoder textdec's. */
 static void test_real_plugins_found(void **state)
 {
     (void)state;
@@ -41,7 +41,7 @@ static void test_real_plugins_found(void **state)
         {"mmplugin_vit.so", "vit", "vit", MM_ROLE_ENCODER},
         {"mmplugin_audio.so", "audio", "whisper", MM_ROLE_ENCODER},
         {"mmplugin_clip.so", "clip", "clip", MM_ROLE_EMBEDDER},
-        {"mmplugin_textdec.so", "textdec", NULL, 0},
+        {"mmplugin_textdec.so", "textdec", "whisper", MM_ROLE_DECODER},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const mm_plugin_info *pi = find_info(rt, want[i].file);
@@ -60,16 +60,31 @@ static void test_real_plugins_found(void **state)
         }
         assert_string_equal(pi->plugin->model_types[0].model_type, want[i].type);
         assert_int_equal(pi->plugin->model_types[0].roles, want[i].role);
-        assert_null(pi->plugin->model_types[1].model_type);
+        if (want[i].role == MM_ROLE_DECODER) { /* textdec: whisper, then gpt2 */
+            assert_string_equal(pi->plugin->model_types[1].model_type, "gpt2");
+            assert_int_equal(pi->plugin->model_types[1].roles, MM_ROLE_DECODER);
+            assert_null(pi->plugin->model_types[2].model_type);
+            assert_non_null(pi->plugin->decoder);
+        } else {
+            assert_null(pi->plugin->model_types[1].model_type);
+        }
         const mm_plugin *p = NULL;
         assert_int_equal(mm_runtime_find_plugin(rt, want[i].type, want[i].role, &p), MM_OK);
         assert_ptr_equal(p, pi->plugin);
     }
-    /* The roles nobody implements yet find no plugin. */
-    const mm_plugin *p = NULL;
-    assert_int_equal(mm_runtime_find_plugin(rt, "whisper", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
-    assert_non_null(strstr(mm_error_message(), "no plugin runs model_type 'whisper' as decoder"));
-    assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
+    /* Two plugins serve whisper, each in its own role; gpt2 decodes. */
+    const mm_plugin *p = NULL, *enc = NULL;
+    assert_int_equal(mm_runtime_find_plugin(rt, "whisper", MM_ROLE_ENCODER, &enc), MM_OK);
+    assert_string_equal(enc->name, "audio");
+    assert_int_equal(mm_runtime_find_plugin(rt, "whisper", MM_ROLE_DECODER, &p), MM_OK);
+    assert_string_equal(p->name, "textdec");
+    assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_DECODER, &p), MM_OK);
+    assert_string_equal(p->name, "textdec");
+    /* Roles no plugin implements find none. */
+    p = NULL;
+    assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_ENCODER, &p), MM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(mm_error_message(), "no plugin runs model_type 'gpt2' as encoder"));
+    assert_int_equal(mm_runtime_find_plugin(rt, "clip", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
     assert_null(p);
     mm_runtime_free(rt);
 }
@@ -188,9 +203,10 @@ static void test_registry_lists_broken_beside_good(void **state)
         assert_non_null(pi->error);
     }
     const mm_plugin *p = NULL;
-    /* The refused plugins claimed gpt2 and clip: nobody serves gpt2, and
-     * clip is served by the real clip plugin, never by the refused fake. */
-    assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_DECODER, &p), MM_ERR_UNSUPPORTED);
+    /* The refused plugins claimed gpt2 and clip: the real plugins serve
+     * them (textdec gpt2's decoder, clip the clip embedder), never a fake. */
+    assert_int_equal(mm_runtime_find_plugin(rt, "gpt2", MM_ROLE_DECODER, &p), MM_OK);
+    assert_string_equal(p->name, "textdec");
     assert_int_equal(mm_runtime_find_plugin(rt, "clip", MM_ROLE_EMBEDDER, &p), MM_OK);
     assert_string_equal(p->name, "clip");
     assert_non_null(strstr(find_info(rt, "mmplugin_clip.so")->path, REAL_PLUGIN_DIR));
