@@ -2,7 +2,9 @@
 # Sets up (packages + build) and runs the whole test suite. Its last line is
 # the count as "N passed, N failed".
 #
-#   scripts/test.sh               release build in ./build
+#   scripts/test.sh               release build in ./build (what CI runs)
+#   scripts/test.sh --all         also the heavy Vulkan variants (suite vulkan-all:
+#                                 lavapipe at other SIMD widths, tests/meson.build)
 #   scripts/test.sh --sanitize    AddressSanitizer + UBSan build in ./build-asan, then
 #                                 each fuzz target for a few seconds (scripts/fuzz.sh;
 #                                 MM_SANITIZE_FUZZ_SECONDS, default 10), counted as tests
@@ -18,12 +20,14 @@ cd "$here"
 builddir=build
 setup_args=()
 sanitize=0
+all=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --all) all=1 ;;
     --sanitize) sanitize=1; builddir=build-asan
                 setup_args=(-Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized) ;;
     --) shift; break ;;
-    *) echo "usage: scripts/test.sh [--sanitize] [-- meson-test-args]" >&2; exit 2 ;;
+    *) echo "usage: scripts/test.sh [--all] [--sanitize] [-- meson-test-args]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -34,8 +38,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/tests/lsan.supp}
 test_args=()
+[ "$all" = 1 ] || test_args+=(--no-suite vulkan-all)
 if [ "$sanitize" = 1 ]; then
-  test_args=(--timeout-multiplier 4)
+  test_args+=(--timeout-multiplier 4)
   # lavapipe keeps a little memory reachable only from its own globals, and
   # the Vulkan loader unloads it at vkDestroyInstance: LeakSanitizer then
   # reports a leak in "<unknown module>" that no suppression can name.
