@@ -45,9 +45,16 @@ if [ "$sanitize" = 1 ]; then
   # the Vulkan loader unloads it at vkDestroyInstance: LeakSanitizer then
   # reports a leak in "<unknown module>" that no suppression can name.
   # Keeping the driver loaded leaves that memory reachable, as it really is.
-  lvp=/usr/lib/$(gcc -print-multiarch)/libvulkan_lvp.so
-  if [ -f "$lvp" ]; then
-    export LD_PRELOAD="$lvp" ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0"
+  # The same holds for the validation layer's synchronization validation
+  # (tests/meson.build turns it on), whose leaks lsan.supp can then name.
+  preload=()
+  for lib in libvulkan_lvp.so libVkLayer_khronos_validation.so; do
+    lib=/usr/lib/$(gcc -print-multiarch)/$lib
+    [ -f "$lib" ] && preload+=("$lib")
+  done
+  if [ ${#preload[@]} -gt 0 ]; then
+    LD_PRELOAD=$(IFS=:; echo "${preload[*]}")
+    export LD_PRELOAD ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0"
   fi
 fi
 log=$(mktemp)
