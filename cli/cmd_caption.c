@@ -98,6 +98,9 @@ int cmd_caption(int argc, char **argv, cli_options *opt)
     const char *dir = opt->caption.model;
     if (!dir)
         return cli_usage_error("caption", "caption needs a model folder (-m DIR)");
+    if (opt->caption.temperature > 0 && opt->caption.beams > 1)
+        return cli_usage_error("caption", "--temperature samples one sequence: it cannot go with --beams %d",
+                               opt->caption.beams);
     image_walk w = {0};
     char **paths = NULL;
     int32_t n = 0;
@@ -137,15 +140,17 @@ int cmd_caption(int argc, char **argv, cli_options *opt)
         p.n_beams = opt->caption.beams;
     if (opt->caption.max_tokens)
         p.max_new_tokens = opt->caption.max_tokens;
-    if (opt->caption.temperature > 0)
+    if (opt->caption.temperature > 0) {
         p.sampling.temperature = opt->caption.temperature;
+        p.n_beams = 1; /* sampling draws one sequence, whatever the model's num_beams */
+    }
     if (opt->caption.top_k)
         p.sampling.top_k = opt->caption.top_k;
     if (opt->caption.top_p > 0)
         p.sampling.top_p = opt->caption.top_p;
     p.sampling.seed = (uint64_t)opt->caption.seed;
     if (rc == 0 && p.n_beams > 1 && p.sampling.temperature > 0)
-        rc = cli_usage_error("caption", "--temperature samples one sequence: it cannot go with --beams %d", p.n_beams);
+        p.sampling.temperature = 0; /* the model's own do_sample with beams: beam search, as --beams asks */
 
     json_object *list = opt->caption.json ? json_object_new_array() : NULL;
     progress prog = progress_start("caption", "images", n);
