@@ -121,6 +121,16 @@ def case_bad_inputs(tmp):
     expect_error(run("caption", "-m", model(), images()[0], "--beams", "0"), "--beams", code=2)
 
 
+def case_sample_program(tmp):
+    """samples/caption.c through the public API gives mmrun's caption."""
+    img = images()[1]
+    p = subprocess.run([os.environ["SAMPLE_CAPTION"], model(), img], capture_output=True, text=True, timeout=600)
+    print(p.stdout, p.stderr)
+    assert p.returncode == 0, p.stderr
+    out, _ = caption(img)
+    assert p.stdout == out[0]["caption"] + "\n", (p.stdout, out[0]["caption"])
+
+
 def main():
     case = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="mmrun-cli-")

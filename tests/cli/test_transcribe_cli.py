@@ -211,6 +211,19 @@ def case_stdin(tmp):
     assert json.loads(p.stdout)["segments"][0]["tokens"][:24] == reference_ids()
 
 
+def case_sample_program(tmp):
+    """samples/transcribe.c through the public API gives mmrun's segments."""
+    model = fixture("whisper-tiny-random")
+    audio = data("whisper.cpp/jfk.wav")
+    p = subprocess.run([os.environ["SAMPLE_TRANSCRIBE"], model, audio], capture_output=True, text=True, timeout=600)
+    print(p.stdout, p.stderr)
+    assert p.returncode == 0, p.stderr
+    q = run("transcribe", "-m", model, audio, "--json", timeout=600)
+    assert q.returncode == 0, q.stderr
+    want = "".join(f"[{s['start']:6.2f} -> {s['end']:6.2f}] {s['text']}\n" for s in json.loads(q.stdout)["segments"])
+    assert p.stdout == want, (p.stdout, want)
+
+
 def main():
     case = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="mmrun-cli-")
