@@ -178,17 +178,11 @@ static mm_status decoder_for(mm_captioner *c, int32_t n_seq, int32_t n_ctx)
 static mm_status caption_text(const mm_captioner *c, const int32_t *ids, int32_t n, char **out)
 {
     uint32_t flags = MM_DETOKENIZE_SKIP_SPECIAL | (mm_tokenizer_cleanup_default(c->tok) ? MM_DETOKENIZE_CLEANUP : 0);
-    size_t len = 0;
-    mm_status s = mm_tokenizer_decode(c->tok, ids, n, flags, NULL, 0, &len);
-    char *text = s == MM_OK ? malloc(len + 1) : NULL;
-    if (s == MM_OK && !text)
-        s = mm_error_set(MM_ERR_NOMEM, "captioner: out of memory");
-    if (s == MM_OK)
-        s = mm_tokenizer_decode(c->tok, ids, n, flags, text, len + 1, &len);
-    if (s != MM_OK) {
-        free(text);
+    char *text = NULL;
+    mm_status s = mm_tokenizer_decode_alloc(c->tok, ids, n, flags, &text);
+    if (s != MM_OK)
         return s;
-    }
+    size_t len = strlen(text);
     size_t a = 0, b = len;
     while (a < b && (text[a] == ' ' || text[a] == '\n'))
         a++;

@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_cli import REQUIRE_VULKAN, SKIP, expect_error, fixture, run  # noqa: E402
+from test_cli import REQUIRE_VULKAN, SKIP, expect_error, fixture, run, run_case  # noqa: E402
 
 IMAGES = ["coco-000000039769.png", "lavis-merlion.png"]
 
@@ -131,21 +131,5 @@ def case_sample_program(tmp):
     assert p.stdout == out[0]["caption"] + "\n", (p.stdout, out[0]["caption"])
 
 
-def main():
-    case = sys.argv[1]
-    tmp = tempfile.mkdtemp(prefix="mmrun-cli-")
-    try:
-        globals()["case_" + case](os.path.join(tmp, "m"))
-    except subprocess.TimeoutExpired as e:
-        print(f"FAIL: hang: {e}")
-        sys.exit(1)
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("ok")
-
-
 if __name__ == "__main__":
-    main()
+    run_case(globals())

@@ -13,7 +13,7 @@ import tempfile
 import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_cli import REQUIRE_VULKAN, SHARED, SKIP, expect_error, fixture, run  # noqa: E402
+from test_cli import REQUIRE_VULKAN, SHARED, SKIP, expect_error, fixture, run, run_case  # noqa: E402
 
 
 def data(rel):
@@ -224,21 +224,5 @@ def case_sample_program(tmp):
     assert p.stdout == want, (p.stdout, want)
 
 
-def main():
-    case = sys.argv[1]
-    tmp = tempfile.mkdtemp(prefix="mmrun-cli-")
-    try:
-        globals()["case_" + case](os.path.join(tmp, "m"))
-    except subprocess.TimeoutExpired as e:
-        print(f"FAIL: hang: {e}")
-        sys.exit(1)
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("ok")
-
-
 if __name__ == "__main__":
-    main()
+    run_case(globals())
