@@ -89,7 +89,9 @@ static void print_result(json_object *list, const char *path, const mm_caption *
     json_object_object_add(o, "image", json_object_new_string(path));
     json_object_object_add(o, "caption", json_object_new_string(c->text));
     json_object_object_add(o, "tokens", toks);
-    json_object_object_add(o, "ms", json_object_new_double(ms));
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.1f", ms);
+    json_object_object_add(o, "ms", json_object_new_double_s(ms, buf));
     json_object_array_add(list, o);
 }
 
