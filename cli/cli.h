@@ -27,11 +27,17 @@ typedef struct cli_options {
         bool json, raw;
         int32_t batch, k, top, block;
     } clip;
+    struct {
+        const char *model;
+        int32_t beams, max_tokens, top_k, seed, batch;
+        float temperature, top_p;
+        bool json;
+    } caption;
 } cli_options;
 
 /* A command's own options (tables ended by {NULL}); values at offsets into
  * cli_options. */
-extern const cli_option cmd_bench_options[], cmd_transcribe_options[], cmd_embed_options[], cmd_classify_options[],
+extern const cli_option cmd_bench_options[], cmd_transcribe_options[], cmd_caption_options[], cmd_embed_options[], cmd_classify_options[],
     cmd_index_options[], cmd_search_options[];
 
 /* Prints "mmrun: error: <what>: <library message>" to stderr; returns 1. */
@@ -47,6 +53,7 @@ int cli_usage_error(const char *command, const char *fmt, ...) MM_PRINTF(2, 3);
 int cmd_info(int argc, char **argv, cli_options *opt);
 int cmd_bench(int argc, char **argv, cli_options *opt);
 int cmd_transcribe(int argc, char **argv, cli_options *opt);
+int cmd_caption(int argc, char **argv, cli_options *opt);
 int cmd_embed(int argc, char **argv, cli_options *opt);
 int cmd_classify(int argc, char **argv, cli_options *opt);
 int cmd_index(int argc, char **argv, cli_options *opt);

@@ -6,6 +6,7 @@
 #include "clip_session.h"
 #include "embed_db.h"
 #include "image_batches.h"
+#include "image_walk.h"
 #include "timing.h"
 
 #include <dirent.h>
@@ -29,115 +30,6 @@ const cli_option cmd_index_options[] = {
      .help = "images per tower run and per transaction (default 16)", .lo = 1, .hi = 1024},
     {0},
 };
-
-/* ---- the folder walk ---------------------------------------------------- */
-
-typedef struct file_entry {
-    char *path; /* absolute */
-    int64_t size, mtime_ns;
-} file_entry;
-
-typedef struct walk {
-    file_entry *v;
-    int64_t n, cap;
-    int64_t unreadable_dirs;
-    bool oom;
-} walk;
-
-static bool is_image_name(const char *name)
-{
-    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp"};
-    size_t len = strlen(name);
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        size_t e = strlen(ext[i]);
-        if (len > e && strcasecmp(name + len - e, ext[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
-static void walk_add(walk *w, const char *path, const struct stat *st)
-{
-    if (w->n == w->cap) {
-        int64_t cap = w->cap ? w->cap * 2 : 1024;
-        file_entry *grown = realloc(w->v, (size_t)cap * sizeof *grown);
-        if (!grown) {
-            w->oom = true;
-            return;
-        }
-        w->v = grown;
-        w->cap = cap;
-    }
-    if (!(w->v[w->n].path = strdup(path))) {
-        w->oom = true;
-        return;
-    }
-    w->v[w->n].size = (int64_t)st->st_size;
-    w->v[w->n].mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-    w->n++;
-}
-
-/* Hidden names (".x") are skipped; symbolic links to files are followed,
- * links to folders are not (no loops). */
-static void walk_dir(walk *w, char *path, size_t len)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        fprintf(stderr, "mmrun: warning: %s: %s (skipped)\n", path, strerror(errno));
-        w->unreadable_dirs++;
-        return;
-    }
-    struct dirent *e;
-    while (!w->oom && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.' || len + 1 + n >= PATH_MAX)
-            continue;
-        path[len] = '/';
-        memcpy(path + len + 1, e->d_name, n + 1);
-        struct stat st;
-        if (lstat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode))
-            walk_dir(w, path, len + 1 + n);
-        else if (is_image_name(e->d_name) && (S_ISREG(st.st_mode) || (S_ISLNK(st.st_mode) && stat(path, &st) == 0 &&
-                                                                        S_ISREG(st.st_mode))))
-            walk_add(w, path, &st);
-        path[len] = '\0';
-    }
-    closedir(d);
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-    return strcmp(((const file_entry *)a)->path, ((const file_entry *)b)->path);
-}
-
-/* ---- progress ------------------------------------------------------------- */
-
-typedef struct progress {
-    double t0, last;
-    int64_t done, total;
-    bool tty;
-} progress;
-
-static void progress_show(progress *p, bool final)
-{
-    double now = bench_now();
-    if (!final && !p->tty && now - p->last < 5.0)
-        return; /* a log, not a terminal: a line every 5 s */
-    p->last = now;
-    double el = now - p->t0, rate = el > 0 ? (double)p->done / el : 0;
-    double eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
-    char bar[26];
-    int fill = p->total ? (int)(25 * p->done / p->total) : 25;
-    for (int i = 0; i < 25; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[25] = '\0';
-    fprintf(stderr, "%sindex: %lld/%lld images [%s] %.1f images/s, ETA %d:%02d%s", p->tty ? "\r" : "",
-            (long long)p->done, (long long)p->total, bar, rate, (int)eta / 60, (int)eta % 60,
-            p->tty && !final ? "" : "\n");
-    fflush(stderr);
-}
 
 /* ---- the command ------------------------------------------------------------- */
 
@@ -175,7 +67,7 @@ int cmd_index(int argc, char **argv, cli_options *opt)
     if (!opt->clip.db)
         return cli_usage_error("index", "index needs --db FILE");
     int32_t batch = opt->clip.batch ? opt->clip.batch : CLIP_DEFAULT_BATCH;
-    char root[PATH_MAX], path[PATH_MAX], model_dir[PATH_MAX], model_id[64];
+    char root[PATH_MAX], model_dir[PATH_MAX], model_id[64];
     struct stat st;
     if (!realpath(argv[1], root) || stat(root, &st) != 0) {
         fprintf(stderr, "mmrun: error: %s: %s\n", argv[1], strerror(errno));
@@ -186,18 +78,12 @@ int cmd_index(int argc, char **argv, cli_options *opt)
         return 1;
     }
 
-    walk w = {0};
-    snprintf(path, sizeof path, "%s", strcmp(root, "/") == 0 ? "" : root);
-    walk_dir(&w, path, strlen(path));
-    if (w.oom) {
+    image_walk w = {0};
+    if (!image_walk_folder(&w, root)) {
         fputs("mmrun: error: out of memory listing the folder\n", stderr);
-        for (int64_t i = 0; i < w.n; i++)
-            free(w.v[i].path);
-        free(w.v);
+        image_walk_free(&w);
         return 1;
     }
-    if (w.n > 0)
-        qsort(w.v, (size_t)w.n, sizeof *w.v, cmp_entry);
 
     int rc = 0;
     embed_db *db = NULL;
@@ -293,7 +179,7 @@ int cmd_index(int argc, char **argv, cli_options *opt)
         failed_paths = calloc((size_t)n_todo, sizeof *failed_paths);
         if (!rows || !failed_paths || img_batches_start(s.pp, todo, (int32_t)n_todo, batch, s.width, s.height, 0, &q) != MM_OK)
             rc = cli_fail("index");
-        progress p = {.t0 = bench_now(), .total = n_todo, .tty = isatty(STDERR_FILENO)};
+        progress p = progress_start("index", "images", n_todo);
         img_batch *b;
         while (rc == 0 && (b = img_batches_next(q))) {
             if (b->n_ok > 0 && mm_embedder_image(s.emb, b->pixels, b->n_ok, rows) != MM_OK) {
@@ -356,8 +242,6 @@ int cmd_index(int argc, char **argv, cli_options *opt)
     embed_db_files_free(old, n_old);
     clip_session_free(&s);
     embed_db_close(db);
-    for (int64_t i = 0; i < w.n; i++)
-        free(w.v[i].path);
-    free(w.v);
+    image_walk_free(&w);
     return rc;
 }

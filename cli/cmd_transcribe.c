@@ -77,6 +77,14 @@ static void write_subtitles(FILE *f, const mm_transcript *r, bool vtt)
     }
 }
 
+/* A JSON number printed as fmt says (0.6, not json-c's 0.59999999999999998). */
+static json_object *number(double v, const char *fmt)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, fmt, v);
+    return json_object_new_double_s(v, buf);
+}
+
 static void write_json(FILE *f, const mm_transcript *r)
 {
     json_object *root = json_object_new_object(), *segs = json_object_new_array();
@@ -87,13 +95,13 @@ static void write_json(FILE *f, const mm_transcript *r)
         json_object *o = json_object_new_object(), *toks = json_object_new_array();
         for (int32_t j = 0; j < sg->n_tokens; j++)
             json_object_array_add(toks, json_object_new_int(sg->tokens[j]));
-        json_object_object_add(o, "start", json_object_new_double(sg->start));
-        json_object_object_add(o, "end", json_object_new_double(sg->end));
+        json_object_object_add(o, "start", number(sg->start, "%.3f"));
+        json_object_object_add(o, "end", number(sg->end, "%.3f"));
         json_object_object_add(o, "text", json_object_new_string(sg->text));
         json_object_object_add(o, "tokens", toks);
-        json_object_object_add(o, "avg_logprob", json_object_new_double(sg->avg_logprob));
-        json_object_object_add(o, "no_speech_prob", json_object_new_double(sg->no_speech_prob));
-        json_object_object_add(o, "temperature", json_object_new_double(sg->temperature));
+        json_object_object_add(o, "avg_logprob", number(sg->avg_logprob, "%.6g"));
+        json_object_object_add(o, "no_speech_prob", number(sg->no_speech_prob, "%.6g"));
+        json_object_object_add(o, "temperature", number(sg->temperature, "%.1f"));
         json_object_array_add(segs, o);
     }
     json_object_object_add(root, "segments", segs);

@@ -75,6 +75,19 @@ static const cli_command commands[] = {
      "makes the weights resident), then the median of N runs. The input values\n"
      "do not change the work, so no media is needed.\n",
      cmd_bench_options, 1, 1, "a model folder", cmd_bench},
+    {"caption", "a caption for each image (vision-encoder-decoder models)", "-m MODEL_DIR IMAGE... [options]",
+     "Captions each image (PNG, JPEG, WebP; - reads standard input; a folder\n"
+     "captions every image under it, with a progress line) with a Hugging Face\n"
+     "vision-encoder-decoder folder such as nlpconnect/vit-gpt2-image-captioning.\n"
+     "Images go through the model in batches, decoded ahead while the previous\n"
+     "batch computes. Greedy or beam search by default as the model's\n"
+     "generation_config.json says; --temperature samples (--seed repeats a run).\n"
+     "An unreadable image is reported and the others are captioned (exit code 1).\n"
+     "\n"
+     "examples:\n"
+     "  mmrun caption -m ~/models/vit-gpt2-image-captioning photo.jpg\n"
+     "  mmrun caption -m ~/models/vit-gpt2-image-captioning ~/Pictures --beams 3 --json\n",
+     cmd_caption_options, 1, 1 << 30, "an image or a folder", cmd_caption},
     {"transcribe", "speech to text with a Whisper model (text, SRT, WebVTT, JSON)", "-m MODEL_DIR FILE... [options]",
      "Transcribes (or translates into English) each audio file with a Hugging Face\n"
      "Whisper folder: WAV, FLAC, OGG/Vorbis, Opus, MP3 (- reads standard input),\n"

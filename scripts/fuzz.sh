@@ -22,6 +22,7 @@ fixtures=${MM_SHARED_DIR:-$here/../shared}/fixtures
 # themselves, with coverage instrumentation, and link nothing else of mmrun.
 MM_EXTRA_PACKAGES="clang libclang-rt-14-dev" MM_BUILD_DIR=build-fuzz MM_CONFIGURE_ONLY=1 \
   MM_SETUP_ARGS="-Dfuzz=true --buildtype=debugoptimized" CC=clang scripts/setup.sh
+ninja -C build-fuzz build.ninja > /dev/null # a reconfigure first, so targets added since are listed
 mapfile -t targets < <(ninja -C build-fuzz -t targets all | sed -n 's|^\(tests/fuzz/fuzz_[a-z0-9_]*\): .*|\1|p')
 [ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets configured (is CC clang?)"; exit 1; }
 ninja -C build-fuzz "${targets[@]}"

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config     # build
   libjson-c-dev                                    # config.json / safetensors headers
-  libpng-dev libjpeg62-turbo-dev libwebp-dev       # image front ends
+  zlib1g-dev libpng-dev libjpeg62-turbo-dev libwebp-dev       # image front ends
   libsndfile1-dev libsamplerate0-dev libfftw3-dev  # audio front ends, log-mel
   libopenblas-dev                                  # CPU sgemm and benchmark reference
   libvulkan-dev mesa-vulkan-drivers vulkan-tools   # Vulkan loader, lavapipe, vulkaninfo

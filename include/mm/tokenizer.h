@@ -106,6 +106,10 @@ MM_API mm_status mm_tokenizer_encode_batch(const mm_tokenizer *tok, const char *
 MM_API mm_status mm_tokenizer_decode(const mm_tokenizer *tok, const int32_t *ids, int32_t n, uint32_t flags,
                                      char *out, size_t cap, size_t *len);
 
+/* The same into a malloc'd NUL-terminated string (free() it). */
+MM_API mm_status mm_tokenizer_decode_alloc(const mm_tokenizer *tok, const int32_t *ids, int32_t n, uint32_t flags,
+                                           char **out);
+
 /* Incremental decoding for streamed output: each pushed id yields the text
  * it completes. Bytes of a UTF-8 sequence split across tokens are held back
  * until the sequence is complete, so no piece ends inside a character; the

@@ -95,6 +95,34 @@ static int by_value_desc(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The k-th largest value of c[0..n) (k >= 1), reordering c (quickselect). */
+static float kth_largest(cand *c, int32_t n, int32_t k)
+{
+    int32_t lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        float pivot = c[lo + (hi - lo) / 2].v;
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (c[i].v > pivot)
+                i++;
+            while (c[j].v < pivot)
+                j--;
+            if (i <= j) {
+                cand t = c[i];
+                c[i++] = c[j];
+                c[j--] = t;
+            }
+        }
+        if (want <= j)
+            hi = j;
+        else if (want >= i)
+            lo = i;
+        else
+            break;
+    }
+    return c[want].v;
+}
+
 int32_t mm_sampler_sample(mm_sampler *s, float *logits)
 {
     int32_t n = 0;
@@ -109,15 +137,22 @@ int32_t mm_sampler_sample(mm_sampler *s, float *logits)
         return mm_argmax_f32(logits, s->n_vocab);
     for (int32_t i = 0; i < n; i++)
         s->c[i].v /= s->p.temperature;
-    qsort(s->c, (size_t)n, sizeof *s->c, by_value_desc);
-    /* top-k keeps every token tied with the k-th (HF compares with its value) */
+    /* top-k keeps every token tied with the k-th (HF compares with its
+     * value); only the kept ones are sorted, and nothing when neither top-k
+     * nor top-p needs an order (Whisper's fallback temperatures) */
     int32_t keep = n;
     if (s->p.top_k > 0 && s->p.top_k < n) {
-        keep = s->p.top_k;
-        while (keep < n && s->c[keep].v == s->c[keep - 1].v)
-            keep++;
+        float kth = kth_largest(s->c, n, s->p.top_k);
+        keep = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (s->c[i].v >= kth)
+                s->c[keep++] = s->c[i];
     }
-    double max = s->c[0].v, sum = 0;
+    if (s->p.top_p < 1 || keep < n)
+        qsort(s->c, (size_t)keep, sizeof *s->c, by_value_desc);
+    double max = -INFINITY, sum = 0;
+    for (int32_t i = 0; i < keep; i++)
+        max = s->c[i].v > max ? s->c[i].v : max;
     for (int32_t i = 0; i < keep; i++)
         sum += exp(s->c[i].v - max);
     /* top-p drops the least likely tokens whose probabilities add up to at

@@ -230,19 +230,7 @@ static float compression_ratio(const char *text)
 static mm_status decode_text(const mm_transcriber *t, const int32_t *ids, int32_t n, char **out)
 {
     uint32_t flags = MM_DETOKENIZE_SKIP_SPECIAL | (mm_tokenizer_cleanup_default(t->tok) ? MM_DETOKENIZE_CLEANUP : 0);
-    size_t len = 0;
-    mm_status s = mm_tokenizer_decode(t->tok, ids, n, flags, NULL, 0, &len);
-    char *text = s == MM_OK ? malloc(len + 1) : NULL;
-    if (s == MM_OK && !text)
-        s = mm_error_set(MM_ERR_NOMEM, "transcriber: out of memory");
-    if (s == MM_OK)
-        s = mm_tokenizer_decode(t->tok, ids, n, flags, text, len + 1, &len);
-    if (s != MM_OK) {
-        free(text);
-        return s;
-    }
-    *out = text;
-    return MM_OK;
+    return mm_tokenizer_decode_alloc(t->tok, ids, n, flags, out);
 }
 
 typedef struct ts_hook {

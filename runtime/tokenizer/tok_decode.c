@@ -334,3 +334,21 @@ mm_status mm_tokenizer_decode(const mm_tokenizer *t, const int32_t *ids, int32_t
     tok_buf_free(&text);
     return st;
 }
+
+mm_status mm_tokenizer_decode_alloc(const mm_tokenizer *t, const int32_t *ids, int32_t n, uint32_t flags, char **out)
+{
+    *out = NULL;
+    size_t len = 0;
+    mm_status st = mm_tokenizer_decode(t, ids, n, flags, NULL, 0, &len);
+    char *text = st == MM_OK ? malloc(len + 1) : NULL;
+    if (st == MM_OK && !text)
+        st = mm_error_set(MM_ERR_NOMEM, "out of memory");
+    if (st == MM_OK)
+        st = mm_tokenizer_decode(t, ids, n, flags, text, len + 1, &len);
+    if (st != MM_OK) {
+        free(text);
+        return st;
+    }
+    *out = text;
+    return MM_OK;
+}

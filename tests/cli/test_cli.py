@@ -92,7 +92,8 @@ def case_help_commands(tmp):
     """Every command has a usage, the same through `mmrun help C` and
     `mmrun C --help`, naming its arguments and its own options."""
     cmds = dict(listed_commands())
-    assert sorted(cmds) == ["bench", "classify", "embed", "help", "index", "info", "search", "transcribe"], cmds
+    assert sorted(cmds) == ["bench", "caption", "classify", "embed", "help", "index", "info", "search",
+                            "transcribe"], cmds
     usages = {"info": "usage: mmrun info [MODEL_DIR]\n",
               "bench": "usage: mmrun bench MODEL_DIR [--runs N] [--batch B]\n",
               "embed": "usage: mmrun embed -m DIR [--image FILE]... [--text TEXT]... [--json | --npy FILE] [--raw]\n",
@@ -101,6 +102,7 @@ def case_help_commands(tmp):
               "index": "usage: mmrun index FOLDER --db FILE [-m DIR] [--batch B]\n",
               "search": "usage: mmrun search --db FILE (TEXT | --image FILE) [-k N] [--json]\n",
               "transcribe": "usage: mmrun transcribe -m MODEL_DIR FILE... [options]\n",
+              "caption": "usage: mmrun caption -m MODEL_DIR IMAGE... [options]\n",
               "help": "usage: mmrun help [COMMAND]\n"}
     for name in cmds:
         p = run("help", name)
@@ -411,11 +413,14 @@ def case_vulkan_backend(tmp):
     assert "selected: vulkan" in p.stdout
 
 
-def main():
+def run_case(cases):
+    """Runs case_<argv[1]>(tmp, *argv[2:]) from the dict `cases` (a test
+    file's globals()) in a fresh temporary folder: exit 1 with the reason on
+    a failed assertion or a hang, "ok" otherwise."""
     case = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="mmrun-cli-")
     try:
-        globals()["case_" + case](os.path.join(tmp, "m"))
+        cases["case_" + case](os.path.join(tmp, "m"), *sys.argv[2:])
     except subprocess.TimeoutExpired as e:
         print(f"FAIL: hang: {e}")
         sys.exit(1)
@@ -428,4 +433,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_case(globals())

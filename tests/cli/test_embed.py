@@ -17,7 +17,7 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_cli import MMRUN, REQUIRE_VULKAN, SKIP, expect_error, fixture, run  # noqa: E402
+from test_cli import MMRUN, REQUIRE_VULKAN, SKIP, expect_error, fixture, run, run_case  # noqa: E402
 
 TEXTS = None  # the fixture's texts, from expected.json
 
@@ -491,21 +491,5 @@ def case_search_ranking(tmp, backend="cpu"):
     assert abs(out["results"][0]["score"] - 1) < 1e-5, out
 
 
-def main():
-    case = sys.argv[1]
-    tmp = tempfile.mkdtemp(prefix="mmrun-embed-")
-    try:
-        globals()["case_" + case](os.path.join(tmp, "t"), *sys.argv[2:])
-    except subprocess.TimeoutExpired as e:
-        print(f"FAIL: hang: {e}")
-        sys.exit(1)
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("ok")
-
-
 if __name__ == "__main__":
-    main()
+    run_case(globals())

@@ -13,7 +13,7 @@ import tempfile
 import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_cli import REQUIRE_VULKAN, SHARED, SKIP, expect_error, fixture, run  # noqa: E402
+from test_cli import REQUIRE_VULKAN, SHARED, SKIP, expect_error, fixture, run, run_case  # noqa: E402
 
 
 def data(rel):
@@ -211,21 +211,18 @@ def case_stdin(tmp):
     assert json.loads(p.stdout)["segments"][0]["tokens"][:24] == reference_ids()
 
 
-def main():
-    case = sys.argv[1]
-    tmp = tempfile.mkdtemp(prefix="mmrun-cli-")
-    try:
-        globals()["case_" + case](os.path.join(tmp, "m"))
-    except subprocess.TimeoutExpired as e:
-        print(f"FAIL: hang: {e}")
-        sys.exit(1)
-    except AssertionError as e:
-        print(f"FAIL: {e}")
-        sys.exit(1)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("ok")
+def case_sample_program(tmp):
+    """samples/transcribe.c through the public API gives mmrun's segments."""
+    model = fixture("whisper-tiny-random")
+    audio = data("whisper.cpp/jfk.wav")
+    p = subprocess.run([os.environ["SAMPLE_TRANSCRIBE"], model, audio], capture_output=True, text=True, timeout=600)
+    print(p.stdout, p.stderr)
+    assert p.returncode == 0, p.stderr
+    q = run("transcribe", "-m", model, audio, "--json", timeout=600)
+    assert q.returncode == 0, q.stderr
+    want = "".join(f"[{s['start']:6.2f} -> {s['end']:6.2f}] {s['text']}\n" for s in json.loads(q.stdout)["segments"])
+    assert p.stdout == want, (p.stdout, want)
 
 
 if __name__ == "__main__":
-    main()
+    run_case(globals())

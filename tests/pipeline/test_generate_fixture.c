@@ -4,6 +4,7 @@
  * transformers' generate.
  *
  *     test_generate_fixture <cpu|vulkan> */
+#include "test_runtime.h"
 #include "test_util.h"
 
 #include "mm/generate.h"
@@ -159,16 +160,9 @@ int main(int argc, char **argv)
     g_states = test_load_expected(FIXTURE, "encoder_last_hidden_state", shape, &nd);
     g_shape = (mm_shape){.n_dims = 3, .ne = {shape[2], shape[1], shape[0], 1}};
     test_watch_validation();
-    mm_runtime_params rp = mm_runtime_default_params();
-    rp.backend.kind = strcmp(argv[1], "cpu") == 0 ? MM_BACKEND_CPU : MM_BACKEND_VULKAN;
-    if (mm_runtime_init(&rp, &g_rt) != MM_OK) {
-        const char *req = getenv("MM_REQUIRE_VULKAN");
-        if (rp.backend.kind == MM_BACKEND_VULKAN && !(req && strcmp(req, "1") == 0)) {
-            printf("SKIP: no Vulkan backend: %s\n", mm_error_message());
-            return 77;
-        }
-        return 1;
-    }
+    int rc = test_runtime_init(argv[1], &g_rt);
+    if (rc)
+        return rc;
     if (!g_expected || mm_model_load(dir, &g_model) != MM_OK) {
         fprintf(stderr, "FAIL: %s: %s\n", dir, mm_error_message());
         return 1;
@@ -180,7 +174,7 @@ int main(int argc, char **argv)
     };
     char group[64];
     snprintf(group, sizeof group, "generate-vitgpt2-%s", argv[1]);
-    int rc = _cmocka_run_group_tests(group, tests, 3, NULL, NULL);
+    rc = _cmocka_run_group_tests(group, tests, 3, NULL, NULL);
     mm_model_free(g_model);
     mm_runtime_free(g_rt);
     json_object_put(g_expected);

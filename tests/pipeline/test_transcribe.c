@@ -10,6 +10,7 @@
  *   order, never overlapping, inside the audio.
  * - 30 s of digital silence: no text.
  * - the no-speech rule on its decision inputs; an unknown language. */
+#include "test_runtime.h"
 #include "test_util.h"
 
 #include "mm/media.h"
@@ -239,17 +240,9 @@ int main(int argc, char **argv)
     }
     snprintf(g_dir, sizeof g_dir, "%s/fixtures/whisper-tiny-random", test_shared_dir());
     test_watch_validation();
-    mm_runtime_params rp = mm_runtime_default_params();
-    rp.backend.kind = strcmp(argv[1], "cpu") == 0 ? MM_BACKEND_CPU : MM_BACKEND_VULKAN;
-    if (mm_runtime_init(&rp, &g_rt) != MM_OK) {
-        const char *req = getenv("MM_REQUIRE_VULKAN");
-        if (rp.backend.kind == MM_BACKEND_VULKAN && !(req && strcmp(req, "1") == 0)) {
-            printf("SKIP: no Vulkan backend: %s\n", mm_error_message());
-            return 77;
-        }
-        fprintf(stderr, "FAIL: mm_runtime_init: %s\n", mm_error_message());
-        return 1;
-    }
+    int rc = test_runtime_init(argv[1], &g_rt);
+    if (rc)
+        return rc;
     if (mm_transcriber_init(g_rt, g_dir, &g_t) != MM_OK || mm_mel_init(g_dir, &g_mel) != MM_OK) {
         fprintf(stderr, "FAIL: %s: %s\n", g_dir, mm_error_message());
         return 1;
@@ -262,7 +255,7 @@ int main(int argc, char **argv)
     size_t n_tests = sizeof all / sizeof all[0];
     char group[64];
     snprintf(group, sizeof group, "transcribe-%s", argv[1]);
-    int rc = _cmocka_run_group_tests(group, all, n_tests, NULL, NULL);
+    rc = _cmocka_run_group_tests(group, all, n_tests, NULL, NULL);
     mm_mel_free(g_mel);
     mm_transcriber_free(g_t);
     mm_runtime_free(g_rt);

@@ -24,6 +24,7 @@
  * MM_REQUIRE_VULKAN=1. */
 #include "fixture_copy.h"
 #include "test_model_copy.h"
+#include "test_runtime.h"
 #include "test_util.h"
 
 #include "mm/runtime.h"
@@ -591,17 +592,9 @@ int main(int argc, char **argv)
     const char *gpu = getenv("MM_VK_GPU_KERNELS");
     g_light = strcmp(argv[2], "vulkan") == 0 && gpu && strcmp(gpu, "1") == 0;
     test_watch_validation();
-    mm_runtime_params p = mm_runtime_default_params();
-    p.backend.kind = strcmp(argv[2], "cpu") == 0 ? MM_BACKEND_CPU : MM_BACKEND_VULKAN;
-    if (mm_runtime_init(&p, &g_rt) != MM_OK) {
-        const char *req = getenv("MM_REQUIRE_VULKAN");
-        if (p.backend.kind == MM_BACKEND_VULKAN && !(req && strcmp(req, "1") == 0)) {
-            printf("SKIP: no Vulkan backend: %s\n", mm_error_message());
-            return 77;
-        }
-        fprintf(stderr, "FAIL: mm_runtime_init: %s\n", mm_error_message());
-        return 1;
-    }
+    int init = test_runtime_init(argv[2], &g_rt);
+    if (init)
+        return init;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_teacher_forced_checked), cmocka_unit_test(test_greedy_checked),
         cmocka_unit_test(test_reorder_checked),        cmocka_unit_test(test_f16_checkpoint_checked),

@@ -8,6 +8,7 @@
  * Exit 77 (skip) when the Vulkan backend cannot be created, unless
  * MM_REQUIRE_VULKAN=1. */
 #include "test_model_copy.h"
+#include "test_runtime.h"
 #include "test_util.h"
 
 #include "mm/generate.h"
@@ -503,21 +504,6 @@ static void test_not_an_embedder(void **state)
     mm_model_free(m);
 }
 
-static int runtime_init(mm_backend_kind kind)
-{
-    mm_runtime_params p = mm_runtime_default_params();
-    p.backend.kind = kind;
-    if (mm_runtime_init(&p, &g_rt) == MM_OK)
-        return 0;
-    const char *req = getenv("MM_REQUIRE_VULKAN");
-    if (kind == MM_BACKEND_VULKAN && !(req && strcmp(req, "1") == 0)) {
-        printf("SKIP: no Vulkan backend: %s\n", mm_error_message());
-        return 77;
-    }
-    fprintf(stderr, "FAIL: mm_runtime_init: %s\n", mm_error_message());
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 2 || (strcmp(argv[1], "cpu") && strcmp(argv[1], "vulkan"))) {
@@ -525,7 +511,7 @@ int main(int argc, char **argv)
         return 2;
     }
     test_watch_validation();
-    int rc = runtime_init(strcmp(argv[1], "cpu") == 0 ? MM_BACKEND_CPU : MM_BACKEND_VULKAN);
+    int rc = test_runtime_init(argv[1], &g_rt);
     if (rc)
         return rc;
     const struct CMUnitTest tests[] = {

@@ -8,6 +8,7 @@
  * MM_REQUIRE_VULKAN=1. */
 #include "fixture_copy.h"
 #include "test_model_copy.h"
+#include "test_runtime.h"
 #include "test_util.h"
 
 #include "mm/runtime.h"
@@ -256,23 +257,6 @@ static void test_negative_size(void **state)
     expect_init_error(g_case->ff_key, "-4", "must be");
 }
 
-/* The runtime on the requested backend; exit 77 (skip) when Vulkan cannot be
- * created, unless MM_REQUIRE_VULKAN=1. Returns 0 when g_rt is ready. */
-static int runtime_init(mm_backend_kind kind)
-{
-    mm_runtime_params p = mm_runtime_default_params();
-    p.backend.kind = kind;
-    if (mm_runtime_init(&p, &g_rt) == MM_OK)
-        return 0;
-    const char *req = getenv("MM_REQUIRE_VULKAN");
-    if (kind == MM_BACKEND_VULKAN && !(req && strcmp(req, "1") == 0)) {
-        printf("SKIP: no Vulkan backend: %s\n", mm_error_message());
-        return 77;
-    }
-    fprintf(stderr, "FAIL: mm_runtime_init: %s\n", mm_error_message());
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -287,7 +271,7 @@ int main(int argc, char **argv)
         return 2;
     }
     test_watch_validation();
-    int rc = runtime_init(strcmp(argv[2], "cpu") == 0 ? MM_BACKEND_CPU : MM_BACKEND_VULKAN);
+    int rc = test_runtime_init(argv[2], &g_rt);
     if (rc)
         return rc;
 
