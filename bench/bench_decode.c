@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_RUNS 64
@@ -55,6 +56,7 @@ typedef struct opts {
     const char *fixtures, *jfk; /* tokenizer source folders, the recording */
     int jfk_tokens;
     const char *skip; /* parts left out: encoder, beam1, beam5, jfk */
+    int steps;        /* decoder steps timed; 0: per backend */
 } opts;
 
 static bool listed(const char *list, const char *name)
@@ -202,18 +204,43 @@ static bool is_cpu(mm_runtime *rt)
     return mm_backend_get_kind(mm_runtime_backend(rt)) == MM_BACKEND_CPU;
 }
 
-static void row(const char *model, const char *dtype, const char *backend, const char *what, int runs, double value,
-                const char *unit, double bound_ms, double step_ms)
+/* Median and best of n timings: the machine is shared, and the best run
+ * is the one least disturbed by others. */
+typedef struct timing {
+    double med, best;
+    double cpu; /* process CPU seconds per run, all threads (0: not measured) */
+} timing;
+
+static double cpu_now(void)
 {
-    printf("%-13s %-4s %-7s %-30s %4d %10.2f %-9s", model, dtype, backend, what, runs, value, unit);
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static timing timing_of(double *t, int n)
+{
+    timing r = {.best = t[0]};
+    for (int i = 1; i < n; i++)
+        r.best = t[i] < r.best ? t[i] : r.best;
+    r.med = bench_median(t, n);
+    return r;
+}
+
+static void row(const char *model, const char *dtype, const char *backend, const char *what, int runs, double value,
+                double best, const char *unit, double bound_ms, double step_ms, double cpu_ms)
+{
+    printf("%-13s %-4s %-7s %-30s %4d %9.2f %9.2f %-9s", model, dtype, backend, what, runs, value, best, unit);
     if (bound_ms > 0)
         printf(" %8.2f %6.2f", bound_ms, step_ms / bound_ms);
+    if (cpu_ms > 0)
+        printf(" %8.2f", cpu_ms);
     printf("\n");
 }
 
 /* Runs an encoder `runs` times (after a warm-up) on `batch` zero inputs;
  * median seconds, and the states of the last run in *states (caller frees). */
-static bool time_encoder(mm_encoder *e, int32_t batch, int runs, double *med, float **states, mm_shape *shape)
+static bool time_encoder(mm_encoder *e, int32_t batch, int runs, timing *med, float **states, mm_shape *shape)
 {
     mm_shape in;
     if (mm_encoder_input_shape(e, batch, &in) != MM_OK)
@@ -232,7 +259,7 @@ static bool time_encoder(mm_encoder *e, int32_t batch, int runs, double *med, fl
     }
     free(input);
     if (ok)
-        *med = bench_median(t, runs);
+        *med = timing_of(t, runs);
     return ok;
 }
 
@@ -240,7 +267,7 @@ static bool time_encoder(mm_encoder *e, int32_t batch, int runs, double *med, fl
  * `steps` single-token steps (each after a cache reorder when beams > 1,
  * every beam taking its neighbour's place), median seconds per step. */
 static bool time_steps(mm_decoder *d, const float *states, const mm_shape *shape, int32_t n_src, int32_t n_beams,
-                       const int32_t *prompt, int32_t n_prompt, int steps, double *med)
+                       const int32_t *prompt, int32_t n_prompt, int steps, timing *med)
 {
     int32_t n_seq = n_src * n_beams, V = mm_decoder_n_vocab(d);
     int32_t *src = malloc((size_t)n_seq * sizeof *src), *toks = malloc((size_t)n_seq * (size_t)n_prompt * sizeof *toks);
@@ -255,6 +282,7 @@ static bool time_steps(mm_decoder *d, const float *states, const mm_shape *shape
     }
     ok = ok && mm_decoder_set_source(d, states, shape, src) == MM_OK &&
          mm_decoder_decode(d, n_prompt, toks, pos, false, logits) == MM_OK;
+    double cpu0 = cpu_now();
     for (int i = 0; ok && i < steps; i++) {
         for (int32_t s = 0; s < n_seq; s++) {
             toks[s] = 1000 + 7 * i + s; /* any text token */
@@ -265,8 +293,11 @@ static bool time_steps(mm_decoder *d, const float *states, const mm_shape *shape
              mm_decoder_decode(d, 1, toks, pos, false, logits) == MM_OK;
         t[i] = bench_now() - t0;
     }
-    if (ok)
-        *med = bench_median(t, steps);
+    double cpu = (cpu_now() - cpu0) / steps;
+    if (ok) {
+        *med = timing_of(t, steps);
+        med->cpu = cpu;
+    }
     free(src);
     free(toks);
     free(pos);
@@ -280,7 +311,7 @@ static bool time_steps(mm_decoder *d, const float *states, const mm_shape *shape
  * times after a warm-up: median seconds, the audio's length and the tokens
  * of the last run. */
 static bool time_transcribe(mm_runtime *rt, const char *dir, const char *wav, int32_t beams, int32_t max_tokens,
-                            int runs, double *med, double *audio_s, int32_t *n_tokens)
+                            int runs, timing *med, double *audio_s, int32_t *n_tokens)
 {
     mm_transcriber *tr = NULL;
     mm_mel *mel = NULL;
@@ -318,7 +349,7 @@ static bool time_transcribe(mm_runtime *rt, const char *dir, const char *wav, in
     mm_mel_free(mel);
     mm_transcriber_free(tr);
     if (ok)
-        *med = bench_median(t, runs);
+        *med = timing_of(t, runs);
     return ok;
 }
 
@@ -342,19 +373,19 @@ static int bench_whisper(mm_runtime **rts, int n_rt, const whisper_arch *a, bool
         mm_runtime *rt = rts[b];
         bool cpu = is_cpu(rt);
         const char *be = backend_label(rt);
-        int runs = o->runs ? o->runs : cpu ? 5 : 2, steps = cpu ? 40 : 8;
+        int runs = o->runs ? o->runs : cpu ? 5 : 2, steps = o->steps ? o->steps : cpu ? 40 : 8;
         mm_encoder *e = NULL;
         float *states = NULL;
         mm_shape shape;
-        double enc = 0, step1 = 0, step5 = 0;
+        timing enc = {0}, step1 = {0}, step5 = {0};
         bool skip_enc = listed(o->skip, "encoder");
         bool ok = mm_encoder_init(rt, m, &e) == MM_OK && time_encoder(e, 1, skip_enc ? 1 : runs, &enc, &states, &shape);
         mm_encoder_free(e);
         if (ok && !skip_enc)
-            row(a->name, dtype, be, "encoder (30 s window)", runs, enc * 1e3, "ms", 0, 0);
+            row(a->name, dtype, be, "encoder (30 s window)", runs, enc.med * 1e3, enc.best * 1e3, "ms", 0, 0, 0);
         for (int32_t beams = 1; ok && beams <= 5; beams += 4) {
             mm_decoder *d = NULL;
-            double *med = beams == 1 ? &step1 : &step5;
+            timing *med = beams == 1 ? &step1 : &step5;
             if (listed(o->skip, beams == 1 ? "beam1" : "beam5"))
                 continue;
             ok = mm_decoder_init(rt, m, &(mm_decoder_params){.n_seq = beams}, &d) == MM_OK &&
@@ -363,21 +394,22 @@ static int bench_whisper(mm_runtime **rts, int n_rt, const whisper_arch *a, bool
             char what[64];
             snprintf(what, sizeof what, "decoder step, beam %d", beams);
             if (ok)
-                row(a->name, dtype, be, what, steps, *med * 1e3, "ms/token", bound_ms, *med * 1e3);
+                row(a->name, dtype, be, what, steps, med->med * 1e3, med->best * 1e3, "ms/token", bound_ms, med->med * 1e3, med->cpu * 1e3);
         }
         free(states);
         if (ok && tokenizer && o->jfk && !listed(o->skip, "jfk")) {
             for (int32_t beams = 1; ok && beams <= 5; beams += 4) {
-                double med = 0, audio_s = 0;
+                timing med = {0};
+                double audio_s = 0;
                 int32_t n_tok = 0;
                 int tr_runs = cpu ? (runs < 3 ? runs : 3) : 1;
                 ok = time_transcribe(rt, dir, o->jfk, beams, o->jfk_tokens, tr_runs, &med, &audio_s, &n_tok);
                 char what[64];
                 snprintf(what, sizeof what, "jfk.wav, beam %d, %d tokens", beams, n_tok);
                 if (ok)
-                    row(a->name, dtype, be, what, tr_runs, med, "s", 0, 0);
+                    row(a->name, dtype, be, what, tr_runs, med.med, med.best, "s", 0, 0, 0);
                 if (ok)
-                    row(a->name, dtype, be, "  real-time factor", tr_runs, med / audio_s, "x", 0, 0);
+                    row(a->name, dtype, be, "  real-time factor", tr_runs, med.med / audio_s, med.best / audio_s, "x", 0, 0, 0);
             }
         }
         if (!ok) {
@@ -406,33 +438,33 @@ static int bench_caption(mm_runtime **rts, int n_rt, double copy_bw, const opts 
         mm_runtime *rt = rts[b];
         bool cpu = is_cpu(rt);
         const char *be = backend_label(rt);
-        int runs = o->runs ? o->runs : cpu ? 3 : 1, steps = cpu ? 16 : 4;
+        int runs = o->runs ? o->runs : cpu ? 3 : 1, steps = o->steps ? o->steps : cpu ? 16 : 4;
         mm_encoder *e = NULL;
         bool ok = mm_encoder_init(rt, m, &e) == MM_OK;
         float *states[2] = {NULL, NULL};
         mm_shape shapes[2];
         for (int k = 0; ok && k < 2; k++) {
             int32_t batch = k ? 8 : 1;
-            double med = 0;
+            timing med = {0};
             ok = time_encoder(e, batch, k ? (runs + 1) / 2 : runs, &med, &states[k], &shapes[k]);
             char what[64];
             snprintf(what, sizeof what, "encoder, batch %d", batch);
             if (ok)
-                row("vit-gpt2", "f32", be, what, k ? (runs + 1) / 2 : runs, med * 1e3 / batch, "ms/image", 0, 0);
+                row("vit-gpt2", "f32", be, what, k ? (runs + 1) / 2 : runs, med.med * 1e3 / batch, med.best * 1e3 / batch, "ms/image", 0, 0, 0);
         }
         mm_encoder_free(e);
         for (int k = 0; ok && k < 4; k++) {
             int32_t batch = k < 2 ? 1 : 8, beams = k % 2 ? 3 : 1;
             mm_decoder *d = NULL;
-            double med = 0;
+            timing med = {0};
             ok = mm_decoder_init(rt, m, &(mm_decoder_params){.n_seq = batch * beams, .n_ctx = 64}, &d) == MM_OK &&
                  time_steps(d, states[batch > 1], &shapes[batch > 1], batch, beams, &start, 1, steps, &med);
             mm_decoder_free(d);
             char what[64];
             snprintf(what, sizeof what, "decoder, batch %d, beam %d", batch, beams);
             if (ok) {
-                row("vit-gpt2", "f32", be, what, steps, batch / med, "tokens/s", 0, 0);
-                row("vit-gpt2", "f32", be, "  step", steps, med * 1e3, "ms", bound_ms, med * 1e3);
+                row("vit-gpt2", "f32", be, what, steps, batch / med.med, batch / med.best, "tokens/s", 0, 0, 0);
+                row("vit-gpt2", "f32", be, "  step", steps, med.med * 1e3, med.best * 1e3, "ms", bound_ms, med.med * 1e3, med.cpu * 1e3);
             }
         }
         free(states[0]);
@@ -450,7 +482,7 @@ static int bench_caption(mm_runtime **rts, int n_rt, double copy_bw, const opts 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: bench-decode [--threads N] [--runs N] [--backend cpu|vulkan|all] [--models LIST]\n"
+            "usage: bench-decode [--threads N] [--runs N] [--steps N] [--backend cpu|vulkan|all] [--models LIST]\n"
             "                    [--dtypes LIST] [--skip LIST] [--fixtures DIR] [--jfk WAV] [--jfk-tokens N]\n"
             "\n"
             "Text decoders at checkpoint sizes (random weights, temporary folders) on each\n"
@@ -467,6 +499,7 @@ static void usage(FILE *f)
             "  --threads N     CPU threads (default: all cores)\n"
             "  --runs N        timed encoder runs (default 5 on cpu, 2 on Vulkan; decoder steps:\n"
             "                  40 on cpu, 8 on Vulkan for Whisper; 16 and 4 for vit-gpt2)\n"
+            "  --steps N       decoder steps timed (at most 400)\n"
             "  --backend B     cpu, vulkan or all (default all that start)\n"
             "  --models L      from whisper-tiny, whisper-base, vit-gpt2 (default all)\n"
             "  --dtypes L      Whisper weights: f32, f16 (default f32,f16)\n"
@@ -495,6 +528,8 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--threads") && v && (o.threads = atoi(v)) > 0) {
             i++;
         } else if (!strcmp(a, "--runs") && v && (o.runs = atoi(v)) > 0 && o.runs <= MAX_RUNS) {
+            i++;
+        } else if (!strcmp(a, "--steps") && v && (o.steps = atoi(v)) > 0 && o.steps <= 400) {
             i++;
         } else if (!strcmp(a, "--jfk-tokens") && v && (o.jfk_tokens = atoi(v)) > 0) {
             i++;
@@ -552,9 +587,10 @@ int main(int argc, char **argv)
     double bw = copy_bandwidth(o.threads);
     printf("# %d thread(s); memcpy bandwidth %.1f GB/s (read + written, 256 MiB, %d thread(s))\n", o.threads, bw * 1e-9,
            o.threads);
-    printf("# bound: weight bytes a decoder step reads / that bandwidth; x bound: the step over it\n");
-    printf("%-13s %-4s %-7s %-30s %4s %10s %-9s %8s %6s\n", "model", "type", "backend", "what", "runs", "value", "unit",
-           "bound ms", "x bound");
+    printf("# bound: weight bytes a decoder step reads / that bandwidth; x bound: the median step over it;\n"
+           "# cpu ms: process CPU time per step, all threads (steady under load from others)\n");
+    printf("%-13s %-4s %-7s %-30s %4s %9s %9s %-9s %8s %6s %8s\n", "model", "type", "backend", "what", "runs", "median", "best", "unit",
+           "bound ms", "x bound", "cpu ms");
     int rc = 0;
     for (size_t i = 0; i < sizeof whisper_archs / sizeof *whisper_archs; i++)
         for (int f16 = 0; f16 < 2; f16++)
