@@ -57,6 +57,7 @@ typedef struct opts {
     int jfk_tokens;
     const char *skip; /* parts left out: encoder, beam1, beam5, jfk */
     int steps;        /* decoder steps timed; 0: per backend */
+    bool vk_full;     /* Vulkan: also F16 weights and the beam-5 transcription */
 } opts;
 
 static bool listed(const char *list, const char *name)
@@ -373,6 +374,8 @@ static int bench_whisper(mm_runtime **rts, int n_rt, const whisper_arch *a, bool
         mm_runtime *rt = rts[b];
         bool cpu = is_cpu(rt);
         const char *be = backend_label(rt);
+        if (!cpu && f16 && !o->vk_full)
+            continue;
         int runs = o->runs ? o->runs : cpu ? 5 : 2, steps = o->steps ? o->steps : cpu ? 40 : 8;
         mm_encoder *e = NULL;
         float *states = NULL;
@@ -398,7 +401,7 @@ static int bench_whisper(mm_runtime **rts, int n_rt, const whisper_arch *a, bool
         }
         free(states);
         if (ok && tokenizer && o->jfk && !listed(o->skip, "jfk")) {
-            for (int32_t beams = 1; ok && beams <= 5; beams += 4) {
+            for (int32_t beams = 1; ok && beams <= (cpu || o->vk_full ? 5 : 1); beams += 4) {
                 timing med = {0};
                 double audio_s = 0;
                 int32_t n_tok = 0;
@@ -483,7 +486,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bench-decode [--threads N] [--runs N] [--steps N] [--backend cpu|vulkan|all] [--models LIST]\n"
-            "                    [--dtypes LIST] [--skip LIST] [--fixtures DIR] [--jfk WAV] [--jfk-tokens N]\n"
+            "                    [--dtypes LIST] [--skip LIST] [--vulkan-full] [--fixtures DIR] [--jfk WAV] [--jfk-tokens N]\n"
             "\n"
             "Text decoders at checkpoint sizes (random weights, temporary folders) on each\n"
             "backend that starts. Whisper: encoder ms, ms per decoder step at beam 1 and 5\n"
@@ -497,19 +500,22 @@ static void usage(FILE *f)
             "\n"
             "Options:\n"
             "  --threads N     CPU threads (default: all cores)\n"
-            "  --runs N        timed encoder runs (default 5 on cpu, 2 on Vulkan; decoder steps:\n"
-            "                  40 on cpu, 8 on Vulkan for Whisper; 16 and 4 for vit-gpt2)\n"
-            "  --steps N       decoder steps timed (at most 400)\n"
+            "  --runs N        timed encoder runs (Whisper: 5 on cpu, 2 on Vulkan; vit-gpt2: 3\n"
+            "                  and 1, half as many at batch 8; transcriptions: at most 3)\n"
+            "  --steps N       decoder steps timed (default: Whisper 40 on cpu, 8 on Vulkan;\n"
+            "                  vit-gpt2 16 and 4; at most 400)\n"
             "  --backend B     cpu, vulkan or all (default all that start)\n"
             "  --models L      from whisper-tiny, whisper-base, vit-gpt2 (default all)\n"
             "  --dtypes L      Whisper weights: f32, f16 (default f32,f16)\n"
             "  --skip L        Whisper parts left out: encoder, beam1, beam5, jfk\n"
-            "  --fixtures DIR  where whisper-tiny-random/ is, for the tokenizer files\n"
-            "                  (default ../shared/fixtures beside the source); without them\n"
-            "                  the transcription is skipped\n"
+            "  --vulkan-full   on Vulkan also F16 weights and the beam-5 transcription\n"
+            "                  (left out by default: lavapipe runs 5-10x slower than cpu)\n"
+            "  --fixtures DIR  a Whisper folder whose tokenizer and preprocessor files are\n"
+            "                  copied (default ../shared/fixtures/whisper-tiny-random beside\n"
+            "                  the source); without them the transcription is skipped\n"
             "  --jfk WAV       the recording (default ../shared/data/whisper.cpp/jfk.wav)\n"
-            "  --jfk-tokens N  tokens per window (default 40: about what whisper-tiny emits\n"
-            "                  for jfk.wav's 11 s)\n");
+            "  --jfk-tokens N  tokens per window (default 28: what a real model emits for\n"
+            "                  jfk.wav: its transcript's 25 text tokens, 2 timestamps, the end)\n");
 }
 
 int main(int argc, char **argv)
@@ -517,7 +523,7 @@ int main(int argc, char **argv)
     blas_reexec(argv); /* the OpenBLAS kernels mmrun runs */
     opts o = {.models = "whisper-tiny,whisper-base,vit-gpt2", .dtypes = "f32,f16",
               .fixtures = MM_BENCH_SHARED_DIR "/fixtures/whisper-tiny-random",
-              .jfk = MM_BENCH_SHARED_DIR "/data/whisper.cpp/jfk.wav", .jfk_tokens = 40, .skip = ""};
+              .jfk = MM_BENCH_SHARED_DIR "/data/whisper.cpp/jfk.wav", .jfk_tokens = 28, .skip = ""};
     bool cpu = true, vulkan = true;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
@@ -539,6 +545,8 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--models") && v) {
             o.models = argv[++i];
+        } else if (!strcmp(a, "--vulkan-full")) {
+            o.vk_full = true;
         } else if (!strcmp(a, "--skip") && v) {
             o.skip = argv[++i];
         } else if (!strcmp(a, "--dtypes") && v) {
