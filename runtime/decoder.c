@@ -324,7 +324,6 @@ static int32_t self_pos_dim(mm_decoder *d)
             return -1;
         dim = found;
     }
-    mm_error_clear();
     return dim;
 }
 
