@@ -23,63 +23,6 @@ typedef struct arch {
     bool whisper;                 /* else ViT-B/16 at 224 */
 } arch;
 
-/* Whisper's encoder (model.encoder.*), shapes as in a Hugging Face checkpoint. */
-static bool whisper_weights(bench_weights *w, const arch *a)
-{
-    const int64_t d = a->d, ff = a->ff;
-    bool ok = bench_weight(w, SHAPE(d, 80, 3), "model.encoder.conv1.weight") && bench_weight(w, SHAPE(d), "model.encoder.conv1.bias") &&
-              bench_weight(w, SHAPE(d, d, 3), "model.encoder.conv2.weight") && bench_weight(w, SHAPE(d), "model.encoder.conv2.bias") &&
-              bench_weight(w, SHAPE(1500, d), "model.encoder.embed_positions.weight") &&
-              bench_weight(w, SHAPE(d), "model.encoder.layer_norm.weight") && bench_weight(w, SHAPE(d), "model.encoder.layer_norm.bias");
-    for (int l = 0; ok && l < a->layers; l++) {
-        const char *p = "model.encoder.layers";
-        ok = bench_weight(w, SHAPE(d, d), "%s.%d.self_attn.q_proj.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.self_attn.q_proj.bias", p, l) &&
-             bench_weight(w, SHAPE(d, d), "%s.%d.self_attn.k_proj.weight", p, l) &&
-             bench_weight(w, SHAPE(d, d), "%s.%d.self_attn.v_proj.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.self_attn.v_proj.bias", p, l) &&
-             bench_weight(w, SHAPE(d, d), "%s.%d.self_attn.out_proj.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.self_attn.out_proj.bias", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.self_attn_layer_norm.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.self_attn_layer_norm.bias", p, l) &&
-             bench_weight(w, SHAPE(ff, d), "%s.%d.fc1.weight", p, l) && bench_weight(w, SHAPE(ff), "%s.%d.fc1.bias", p, l) &&
-             bench_weight(w, SHAPE(d, ff), "%s.%d.fc2.weight", p, l) && bench_weight(w, SHAPE(d), "%s.%d.fc2.bias", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.final_layer_norm.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.final_layer_norm.bias", p, l);
-    }
-    return ok;
-}
-
-/* ViTModel (no pooler), patch 16 at 224: 196 patches + [CLS]. */
-static bool vit_weights(bench_weights *w, const arch *a)
-{
-    const int64_t d = a->d, ff = a->ff;
-    bool ok = bench_weight(w, SHAPE(d, 3, 16, 16), "embeddings.patch_embeddings.projection.weight") &&
-              bench_weight(w, SHAPE(d), "embeddings.patch_embeddings.projection.bias") &&
-              bench_weight(w, SHAPE(1, 1, d), "embeddings.cls_token") &&
-              bench_weight(w, SHAPE(1, 197, d), "embeddings.position_embeddings") && bench_weight(w, SHAPE(d), "layernorm.weight") &&
-              bench_weight(w, SHAPE(d), "layernorm.bias");
-    for (int l = 0; ok && l < a->layers; l++) {
-        const char *p = "encoder.layer";
-        ok = bench_weight(w, SHAPE(d), "%s.%d.layernorm_before.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.layernorm_before.bias", p, l) &&
-             bench_weight(w, SHAPE(d, d), "%s.%d.attention.attention.query.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.attention.attention.query.bias", p, l) &&
-             bench_weight(w, SHAPE(d, d), "%s.%d.attention.attention.key.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.attention.attention.key.bias", p, l) &&
-             bench_weight(w, SHAPE(d, d), "%s.%d.attention.attention.value.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.attention.attention.value.bias", p, l) &&
-             bench_weight(w, SHAPE(d, d), "%s.%d.attention.output.dense.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.attention.output.dense.bias", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.layernorm_after.weight", p, l) &&
-             bench_weight(w, SHAPE(d), "%s.%d.layernorm_after.bias", p, l) &&
-             bench_weight(w, SHAPE(ff, d), "%s.%d.intermediate.dense.weight", p, l) &&
-             bench_weight(w, SHAPE(ff), "%s.%d.intermediate.dense.bias", p, l) &&
-             bench_weight(w, SHAPE(d, ff), "%s.%d.output.dense.weight", p, l) && bench_weight(w, SHAPE(d), "%s.%d.output.dense.bias", p, l);
-    }
-    return ok;
-}
-
 /* Writes config.json and model.safetensors of `a` into the folder `dir`. */
 static bool make_model(const arch *a, const char *dir)
 {
@@ -97,23 +40,12 @@ static bool make_model(const arch *a, const char *dir)
                  "\"num_channels\": 3, \"layer_norm_eps\": 1e-12, \"hidden_act\": \"gelu\", \"qkv_bias\": true}",
                  (long long)a->d, (long long)a->heads, (long long)a->layers, (long long)a->ff);
     bench_weights w = {.seed = 0x9E3779B97F4A7C15ull};
-    bool ok = (a->whisper ? whisper_weights(&w, a) : vit_weights(&w, a)) && bench_weights_end(&w);
-    uint64_t hlen = w.hlen; /* little-endian on every machine this runs on */
-    ok = ok && bench_write_file(dir, "config.json", cfg, strlen(cfg), "", 0, "", 0) &&
-         bench_write_file(dir, "model.safetensors", &hlen, 8, w.header, w.hlen, w.data, w.n * 4);
-    free(w.header);
+    bool ok = (a->whisper ? bench_whisper_encoder(&w, a->d, (int)a->layers, a->ff) : bench_vit(&w, "", a->d, (int)a->layers, a->ff)) &&
+              bench_weights_end(&w);
+    ok = ok && bench_write_file(dir, "config.json", cfg, strlen(cfg), "", 0, "", 0) && bench_weights_write(&w, dir);
+    free(w.header); /* after a failure before the write */
     free(w.data);
     return ok;
-}
-
-static void remove_model(const char *dir)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    remove(path);
-    rmdir(dir);
 }
 
 /* Matmul, convolution and attention FLOPs of one item. */
@@ -242,7 +174,7 @@ int main(int argc, char **argv)
         if (!mkdtemp(dir) || !make_model(a, dir) || mm_model_load(dir, &m) != MM_OK) {
             fprintf(stderr, "bench-encoders: %s: writing the model to %s failed: %s\n", a->name, dir,
                     mm_error_message());
-            remove_model(dir);
+            bench_remove_dir(dir);
             return 1;
         }
         double ref = sgemm_gflops(a, threads), flops = arch_flops(a);
@@ -280,7 +212,7 @@ int main(int argc, char **argv)
             mm_encoder_free(e);
         }
         mm_model_free(m);
-        remove_model(dir);
+        bench_remove_dir(dir);
     }
     for (int b = 0; b < n_rt; b++)
         mm_runtime_free(rts[b]);

@@ -8,13 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Tensors collected for one model.safetensors: header text and F32 data. */
+/* Tensors collected for one model.safetensors: header text and data (F32,
+ * or F16 when f16 is set before the first tensor, as in a half-precision
+ * checkpoint). */
 typedef struct bench_weights {
     char *header;
     size_t hlen, hcap;
-    float *data;
-    size_t n, cap; /* floats */
+    unsigned char *data;
+    size_t n, cap; /* bytes */
     uint64_t seed;
+    bool f16;
 } bench_weights;
 
 /* Adds a tensor `name` (printf format) of shape[0..n_dims) (safetensors
@@ -29,5 +32,22 @@ bool bench_weights_write(bench_weights *w, const char *dir);
 /* Writes a, b and c one after another into dir/name. */
 bool bench_write_file(const char *dir, const char *name, const void *a, size_t na, const void *b, size_t nb,
                       const void *c, size_t nc);
+/* Copies dir_from/name to dir_to/name. */
+bool bench_copy_file(const char *dir_from, const char *dir_to, const char *name);
+/* Removes the files of a temporary model folder and the folder. */
+void bench_remove_dir(const char *dir);
+
+/* ---- checkpoints' tensors (names and shapes as Hugging Face stores them) ---- */
+
+/* Whisper's encoder (model.encoder.*): d wide, `layers` blocks of ff. */
+bool bench_whisper_encoder(bench_weights *w, int64_t d, int layers, int64_t ff);
+/* Whisper's decoder (model.decoder.*), n_vocab tokens, n_ctx positions. */
+bool bench_whisper_decoder(bench_weights *w, int64_t d, int layers, int64_t ff, int64_t n_vocab, int64_t n_ctx);
+/* ViTModel at 224 with patch 16 (no pooler), names under `prefix`
+ * ("" for a bare ViT, "encoder." in a vision-encoder-decoder). */
+bool bench_vit(bench_weights *w, const char *prefix, int64_t d, int layers, int64_t ff);
+/* GPT2LMHeadModel with cross-attention under `prefix` ("decoder."): Conv1D
+ * weights stored [in, out], lm_head tied (not stored). */
+bool bench_gpt2_cross(bench_weights *w, const char *prefix, int64_t d, int layers, int64_t n_vocab, int64_t n_pos);
 
 #endif

@@ -11,7 +11,9 @@
  * - a step per (n_tokens, all logits or last only): token ids, positions
  *   and the mask are inputs, so a new token costs one compute;
  * - the reorder after a beam step: every cache buffer gathered by an ids
- *   input (get_rows on a {row, n_seq} view) and stored back, on the device. */
+ *   input (get_rows on a {row, n_seq} view) and stored back, on the device;
+ *   of the self caches only the positions steps have written (rounded up,
+ *   a graph per length), which early in a text is a small part of T_max. */
 #include "plugin_graph.h"
 #include "routing.h"
 #include "runtime_impl.h"
@@ -46,7 +48,12 @@ typedef struct cross_graph {
 typedef struct reorder_graph {
     mm_graph *g;
     mm_tensor *ids;
+    int64_t n_pos; /* positions of the self caches it moves */
 } reorder_graph;
+
+/* A reorder moves the self caches' first positions only, rounded up to
+ * this many (a graph per length, rebuilt as the texts grow). */
+#define DEC_REORDER_ROUND 32
 
 struct mm_decoder {
     mm_runtime *rt;
@@ -67,6 +74,8 @@ struct mm_decoder {
     uint64_t clock;
     reorder_graph reorder[2]; /* [0]: self caches, [1]: also the cross buffers */
     int32_t *reorder_data;
+    int32_t self_pos_dim;     /* the self caches' position dimension; -1: unknown */
+    int64_t n_filled;         /* positions any step has written: 1 + the highest */
 };
 
 static mm_backend *dec_backend(const mm_decoder *d)
@@ -292,6 +301,32 @@ static mm_status step_graph_build(mm_decoder *d, mm_buffer **cross_kv, int32_t n
 
 /* ---- init / free ---------------------------------------------------------------- */
 
+/* The dimension of the self caches that counts positions, found by asking
+ * the plugin for the shapes at 1 and 2 positions: the one dimension that
+ * differs (below the batch), the same for every cache; else -1 and reorders
+ * move whole caches. */
+static int32_t self_pos_dim(mm_decoder *d)
+{
+    int32_t dim = -1;
+    for (int32_t i = 0; i < d->dims.n_self_kv; i++) {
+        mm_shape a, b;
+        if (d->ops->buffer_shape(d->state, MM_DECODER_SELF_KV, i, d->n_seq, 1, &a) != MM_OK ||
+            d->ops->buffer_shape(d->state, MM_DECODER_SELF_KV, i, d->n_seq, 2, &b) != MM_OK || a.n_dims != b.n_dims)
+            return -1;
+        int32_t found = -1;
+        for (int32_t k = 0; k < a.n_dims; k++)
+            if (a.ne[k] != b.ne[k]) {
+                if (found >= 0 || a.ne[k] != 1 || b.ne[k] != 2 || k >= a.n_dims - 1)
+                    return -1;
+                found = k;
+            }
+        if (found < 0 || (dim >= 0 && found != dim))
+            return -1;
+        dim = found;
+    }
+    return dim;
+}
+
 /* The dry build: a cross K/V graph (one frame) and a one-token step graph,
  * which checks every weight name and shape the decoder reads, and from
  * which the weights are placed on the backend. */
@@ -347,6 +382,8 @@ mm_status mm_decoder_init(mm_runtime *rt, const mm_model *m, const mm_decoder_pa
         d->n_ctx = params.n_ctx ? params.n_ctx : d->dims.n_ctx;
         if (s == MM_OK)
             s = buffers_alloc(d, MM_DECODER_SELF_KV, d->dims.n_self_kv, d->n_seq, d->n_ctx, &d->self_kv);
+        if (s == MM_OK)
+            d->self_pos_dim = self_pos_dim(d);
         if (s == MM_OK && !(d->src_of_seq = calloc((size_t)d->n_seq, sizeof *d->src_of_seq)))
             s = mm_error_set(MM_ERR_NOMEM, "decoder: out of memory");
         if (s == MM_OK && !(d->reorder_data = calloc((size_t)d->n_seq, sizeof *d->reorder_data)))
@@ -492,6 +529,9 @@ mm_status mm_decoder_decode(mm_decoder *d, int32_t n_tokens, const int32_t *toke
             for (int64_t k = 0; k < T; k++)
                 row[k] = k <= p ? 0.0f : -INFINITY;
         }
+    for (int32_t s = 0; s < d->n_seq; s++)
+        if (pos[s] + n_tokens > d->n_filled)
+            d->n_filled = pos[s] + n_tokens;
     st = mm_backend_compute(dec_backend(d), sg->g);
     if (st != MM_OK)
         return st;
@@ -502,8 +542,28 @@ mm_status mm_decoder_decode(mm_decoder *d, int32_t n_tokens, const int32_t *toke
 typedef struct reorder_ctx {
     mm_decoder *d;
     bool cross;
+    int64_t n_pos;
     mm_tensor *ids;
 } reorder_ctx;
+
+/* Appends: every sequence's first n_pos positions of the self cache t
+ * become those of sequence ids[s] (a strided view of the buffer, copied
+ * contiguous for the gather, then stored back). */
+static void gather_prefix(mm_graph *g, mm_tensor *t, int32_t pos_dim, int64_t n_pos, int32_t n_seq, mm_tensor *ids)
+{
+    int32_t nd = mm_tensor_n_dims(t);
+    int64_t ne[MM_MAX_DIMS];
+    size_t nb[MM_MAX_DIMS];
+    for (int32_t k = 0; k < nd; k++) {
+        ne[k] = mm_tensor_ne(t, k);
+        nb[k] = mm_tensor_nb(t, k);
+    }
+    ne[pos_dim] = n_pos;
+    mm_tensor *prefix = mm_cont(g, mm_view(g, t, nd, ne, nb, 0));
+    int64_t row = mm_tensor_nelements(prefix) / n_seq;
+    mm_tensor *rows = mm_get_rows(g, mm_reshape(g, prefix, 2, (int64_t[]){row, n_seq}), ids);
+    mm_store(g, mm_reshape(g, rows, nd, ne), mm_view(g, t, nd, ne, nb, 0));
+}
 
 static mm_status reorder_append(void *p, mm_graph *g)
 {
@@ -512,7 +572,10 @@ static mm_status reorder_append(void *p, mm_graph *g)
     c->ids = mm_graph_input(g, MM_DTYPE_I32, 1, (int64_t[]){d->n_seq}, NULL);
     for (int32_t i = 0; i < d->dims.n_self_kv; i++) {
         mm_tensor *t = mm_graph_buffer(g, d->self_kv[i]);
-        gather_sequences(g, t, d->n_seq, t, d->n_seq, c->ids);
+        if (c->n_pos < d->n_ctx)
+            gather_prefix(g, t, d->self_pos_dim, c->n_pos, d->n_seq, c->ids);
+        else
+            gather_sequences(g, t, d->n_seq, t, d->n_seq, c->ids);
     }
     for (int32_t i = 0; c->cross && i < d->dims.n_cross_kv; i++) {
         mm_tensor *t = mm_graph_buffer(g, d->cross_kv[i]);
@@ -538,13 +601,24 @@ mm_status mm_decoder_reorder(mm_decoder *d, const int32_t *parents)
         return MM_OK;
     if (cross && !d->t_src)
         return mm_error_set(MM_ERR_INVALID, "decoder reorder: no source set");
+    /* Positions no step has written hold nothing a sequence reads. */
+    int64_t n_pos = d->n_ctx;
+    if (d->self_pos_dim >= 0) {
+        n_pos = (d->n_filled + DEC_REORDER_ROUND - 1) / DEC_REORDER_ROUND * DEC_REORDER_ROUND;
+        n_pos = n_pos < DEC_REORDER_ROUND ? DEC_REORDER_ROUND : n_pos > d->n_ctx ? d->n_ctx : n_pos;
+    }
     reorder_graph *r = &d->reorder[cross];
+    if (r->g && r->n_pos != n_pos) {
+        mm_graph_free(r->g);
+        *r = (reorder_graph){0};
+    }
     if (!r->g) {
-        reorder_ctx c = {.d = d, .cross = cross};
+        reorder_ctx c = {.d = d, .cross = cross, .n_pos = n_pos};
         mm_status s = mm_plugin_graph_build(reorder_append, &c, &r->g);
         if (s != MM_OK)
             return mm_error_wrap(s, "decoder reorder graph");
         r->ids = c.ids;
+        r->n_pos = n_pos;
         mm_tensor_set_data(r->ids, d->reorder_data);
     }
     memcpy(d->reorder_data, parents, (size_t)d->n_seq * sizeof *parents);

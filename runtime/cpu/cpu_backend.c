@@ -26,7 +26,14 @@ typedef struct block {
     size_t size;
     bool busy;
     bool touched; /* used during the current compute */
+    uint8_t idle; /* computes since it was last used */
 } block;
+
+/* A block unused by this many computes in a row is freed: memory follows
+ * the graphs in use (after an encoder, the decoder's), while graphs that
+ * take turns (a beam search's reorder and step) keep theirs instead of
+ * mapping fresh pages, which the kernel zeroes, on every call. */
+#define POOL_KEEP_COMPUTES 8
 
 typedef struct cpu_backend {
     mm_backend base;
@@ -166,13 +173,14 @@ static int32_t pool_alloc(cpu_backend *cb, size_t size)
     return best;
 }
 
-/* Frees the blocks this compute did not use, so memory follows the last graph. */
+/* Frees the blocks that no compute of the last POOL_KEEP_COMPUTES used. */
 static void pool_trim(cpu_backend *cb)
 {
     int32_t n = 0;
     for (int32_t i = 0; i < cb->n_blocks; i++) {
         block bl = cb->blocks[i];
-        if (!bl.touched) {
+        bl.idle = bl.touched ? 0 : (uint8_t)(bl.idle + 1);
+        if (bl.idle >= POOL_KEEP_COMPUTES) {
             free(bl.ptr);
             continue;
         }

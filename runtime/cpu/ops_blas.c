@@ -10,6 +10,7 @@
 #include "vec.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 /* ---- threaded sgemm ------------------------------------------------------------------ */
@@ -124,7 +125,7 @@ typedef struct operand {
 /* Decoder steps multiply a weight by a few rows: stream each weight row once
  * and dot it with every b row, threads splitting the weight. On these shapes
  * sgemm and sgemv leave much of the memory bandwidth unused. */
-#define SKINNY_MAX_N 4
+#define SKINNY_MAX_N 8
 
 typedef struct skinny_job {
     const operand *A, *B;
@@ -143,16 +144,17 @@ static void skinny_rows(void *p, int64_t m0, int64_t m1)
     }
 }
 
-/* A stored K x M (a transposed [in,out] weight): C[n, m0..m1) = sum_k b[n,k] A[k, m0..m1). */
+/* A stored K x M (a transposed [in,out] weight): C[n, m0..m1) = sum_k b[n,k] A[k, m0..m1).
+ * k outermost: each weight row is read once for all b rows (the N partial
+ * rows of C stay in cache), each C row summed over k in order as before. */
 static void skinny_cols(void *p, int64_t m0, int64_t m1)
 {
     const skinny_job *j = p;
-    for (int64_t n = 0; n < j->N; n++) {
-        float *c = j->C + n * j->M + m0;
-        memset(c, 0, (size_t)(m1 - m0) * sizeof *c);
-        for (int64_t k = 0; k < j->K; k++)
-            mm_vec_axpy(c, j->B->p[n * j->B->ld + k], j->A->p + k * j->A->ld + m0, m1 - m0);
-    }
+    for (int64_t n = 0; n < j->N; n++)
+        memset(j->C + n * j->M + m0, 0, (size_t)(m1 - m0) * sizeof(float));
+    for (int64_t k = 0; k < j->K; k++)
+        for (int64_t n = 0; n < j->N; n++)
+            mm_vec_axpy(j->C + n * j->M + m0, j->B->p[n * j->B->ld + k], j->A->p + k * j->A->ld + m0, m1 - m0);
 }
 
 /* C (N x M, row-major, ldc M) = B (N x K) . A^T, A being M x K. */
@@ -392,14 +394,17 @@ static void attn_fused_rows(void *p, int64_t r0, int64_t r1)
         int64_t i = r % Tq, h = (r / Tq) % H, b = r / (Tq * H);
         float *s = j->scores + r * Tk;
         const float *qi = (const float *)mm_cpu_at(a->src[0], q, 0, i, h, b);
-        for (int64_t jj = 0; jj < Tk; jj++)
-            s[jj] = mm_vec_dot(qi, (const float *)mm_cpu_at(a->src[1], k, 0, jj, h / rep, b), D);
-        mm_cpu_softmax_row(s, Tk, t->op_f[0], mm_cpu_mask_row(a->src[3], t->src[3], i, h, b), t->op_i[0], i, Tq);
+        const float *mask = mm_cpu_mask_row(a->src[3], t->src[3], i, h, b);
+        /* Keys masked to the end of the row get weight exactly 0: a decoder
+         * step over a cache of T_max rows reads only the filled ones. */
+        int64_t n = Tk;
+        while (mask && n > 0 && mask[n - 1] == -INFINITY)
+            n--;
+        mm_vec_dot_rows(s, (const float *)mm_cpu_at(a->src[1], k, 0, 0, h / rep, b), (int64_t)k->nb[1] / 4, qi, n, D);
+        mm_cpu_softmax_row(s, n, t->op_f[0], mask, t->op_i[0], i + (Tk - n), Tq); /* causal: the same keys */
         float *o = (float *)a->dst + ((b * Tq + i) * H + h) * Dv;
         memset(o, 0, (size_t)Dv * sizeof *o);
-        for (int64_t jj = 0; jj < Tk; jj++)
-            if (s[jj] != 0.0f)
-                mm_vec_axpy(o, s[jj], (const float *)mm_cpu_at(a->src[2], v, 0, jj, h / rep, b), Dv);
+        mm_vec_axpy_rows(o, s, (const float *)mm_cpu_at(a->src[2], v, 0, 0, h / rep, b), (int64_t)v->nb[1] / 4, n, Dv);
     }
 }
 

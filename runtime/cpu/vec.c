@@ -98,6 +98,41 @@ MM_VEC_CLONES double mm_vec_sum(const float *x, int64_t n)
     return s;
 }
 
+/* The dot product of mm_vec_dot, inlined into the row loops below so that
+ * each clone vectorizes it and rows cost no call. */
+static inline float dot_lanes(const float *x, const float *y, int64_t n)
+{
+    float acc[MM_LANES] = {0};
+    int64_t i = 0;
+    for (; i + MM_LANES <= n; i += MM_LANES)
+        for (int j = 0; j < MM_LANES; j++)
+            acc[j] += x[i + j] * y[i + j];
+    float s = 0;
+    for (; i < n; i++)
+        s += x[i] * y[i];
+    for (int j = 0; j < MM_LANES; j++)
+        s += acc[j];
+    return s;
+}
+
+MM_VEC_CLONES void mm_vec_dot_rows(float *d, const float *a, int64_t lda, const float *x, int64_t rows, int64_t n)
+{
+    for (int64_t r = 0; r < rows; r++)
+        d[r] = dot_lanes(a + r * lda, x, n);
+}
+
+MM_VEC_CLONES void mm_vec_axpy_rows(float *y, const float *w, const float *a, int64_t lda, int64_t rows, int64_t n)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        if (w[r] == 0.0f)
+            continue;
+        const float *x = a + r * lda;
+        float c = w[r];
+        for (int64_t i = 0; i < n; i++)
+            y[i] += c * x[i];
+    }
+}
+
 MM_VEC_CLONES float mm_vec_dot(const float *x, const float *y, int64_t n)
 {
     float acc[MM_LANES] = {0};

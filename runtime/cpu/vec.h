@@ -67,6 +67,12 @@ double mm_vec_sum(const float *x, int64_t n);
 double mm_vec_exp_sum(float *d, const float *x, float mx, int64_t n);
 float mm_vec_dot(const float *x, const float *y, int64_t n);
 void mm_vec_axpy(float *y, float a, const float *x, int64_t n); /* y += a*x */
+/* d[r] = mm_vec_dot(a + r*lda, x, n) for r < rows (attention scores of one
+ * query over a head's keys, one call for all of them). */
+void mm_vec_dot_rows(float *d, const float *a, int64_t lda, const float *x, int64_t rows, int64_t n);
+/* y += w[r] * (a + r*lda) for each r < rows whose w[r] is not 0, in order
+ * (the attention-weighted sum of a head's values). */
+void mm_vec_axpy_rows(float *y, const float *w, const float *a, int64_t lda, int64_t rows, int64_t n);
 /* F16 (bf16 false) or BF16 weights read in place: widened into d, or dotted
  * with y; F16C where the CPU has it, else the _portable loops (both exact
  * conversions, tested against mm_f16_to_f32 on every value). */
