@@ -655,8 +655,10 @@ static mm_status build_tables(mm_tokenizer *t)
 
 /* ---- the folder ----------------------------------------------------------------------- */
 
-static mm_status pick_kind(mm_tokenizer *t, json_object *cfg, const char *dir)
+/* Sets t->kind; *named: the folder named its class (else it was guessed). */
+static mm_status pick_kind(mm_tokenizer *t, json_object *cfg, const char *dir, bool *named)
 {
+    *named = true;
     json_object *v;
     if (cfg && json_object_object_get_ex(cfg, "tokenizer_class", &v) && json_object_is_type(v, json_type_string)) {
         const char *c = json_object_get_string(v);
@@ -681,6 +683,7 @@ static mm_status pick_kind(mm_tokenizer *t, json_object *cfg, const char *dir)
                             c);
     }
     /* No class named: config.json's model_type tells. */
+    *named = false;
     json_object *conf = NULL;
     mm_status st = read_json_opt(dir, "config.json", &conf);
     if (st)
@@ -702,7 +705,8 @@ static mm_status load_folder(mm_tokenizer *t, const char *dir)
     json_object *cfg = NULL, *map = NULL, *added = NULL, *tj = NULL;
     char *path = NULL;
     mm_status st;
-    if ((st = read_json_opt(dir, "tokenizer_config.json", &cfg)) || (st = pick_kind(t, cfg, dir)) ||
+    bool named = true;
+    if ((st = read_json_opt(dir, "tokenizer_config.json", &cfg)) || (st = pick_kind(t, cfg, dir, &named)) ||
         (st = read_json_opt(dir, "special_tokens_map.json", &map)))
         goto done;
 
@@ -731,7 +735,15 @@ static mm_status load_folder(mm_tokenizer *t, const char *dir)
         if ((st = load_merges_txt(t, path)))
             goto done;
     } else if (file_exists(dir, "tokenizer.json")) {
-        if ((st = read_json_opt(dir, "tokenizer.json", &tj)) || (st = load_tokenizer_json(t, tj, "tokenizer.json")))
+        if ((st = read_json_opt(dir, "tokenizer.json", &tj)))
+            goto done;
+        /* CLIP's tokenizer.json marks word ends; nothing else here does. */
+        json_object *model, *suffix;
+        if (!named && json_object_object_get_ex(tj, "model", &model) &&
+            json_object_object_get_ex(model, "end_of_word_suffix", &suffix) &&
+            json_object_is_type(suffix, json_type_string) && strcmp(json_object_get_string(suffix), "</w>") == 0)
+            t->kind = MM_TOKENIZER_CLIP;
+        if ((st = load_tokenizer_json(t, tj, "tokenizer.json")))
             goto done;
     } else {
         st = mm_error_set(MM_ERR_IO, "no tokenizer files (vocab.json + merges.txt, or tokenizer.json)");
@@ -761,9 +773,10 @@ static mm_status load_folder(mm_tokenizer *t, const char *dir)
     /* transformers 4.40 cleans up by default; its slow WhisperTokenizer
      * joins the text itself and never does (nor does openai-whisper). */
     t->cleanup = t->kind != MM_TOKENIZER_WHISPER && cfg_bool(cfg, "clean_up_tokenization_spaces", true);
-    if (cfg && json_object_object_get_ex(cfg, "model_max_length", &v) && json_object_is_type(v, json_type_int)) {
-        int64_t m = json_object_get_int64(v);
-        t->max_length = m > 0 && m <= INT32_MAX ? (int32_t)m : 0; /* 1e30 means "none" */
+    if (cfg && json_object_object_get_ex(cfg, "model_max_length", &v) &&
+        (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))) {
+        double m = json_object_get_double(v);
+        t->max_length = m >= 1 && m <= INT32_MAX ? (int32_t)m : 0; /* 1e30 means "none" */
     }
     if (t->kind == MM_TOKENIZER_CLIP) {
         int32_t *sot = tok_strmap_get(&t->vocab, "<|startoftext|>", 15);
@@ -837,7 +850,7 @@ void mm_tokenizer_free(mm_tokenizer *t)
 
 mm_tokenizer_kind mm_tokenizer_get_kind(const mm_tokenizer *t)
 {
-    return t->kind;
+    return t ? t->kind : MM_TOKENIZER_GPT2;
 }
 
 int32_t mm_tokenizer_n_vocab(const mm_tokenizer *t)
@@ -863,10 +876,10 @@ bool mm_tokenizer_is_special(const mm_tokenizer *t, int32_t id)
     return t && id >= 0 && id < t->n_ids && (t->flags[id] & TOKF_SPECIAL);
 }
 
-int32_t mm_tokenizer_bos(const mm_tokenizer *t) { return t->bos; }
-int32_t mm_tokenizer_eos(const mm_tokenizer *t) { return t->eos; }
-int32_t mm_tokenizer_pad(const mm_tokenizer *t) { return t->pad; }
-int32_t mm_tokenizer_unk(const mm_tokenizer *t) { return t->unk; }
-int32_t mm_tokenizer_timestamp_begin(const mm_tokenizer *t) { return t->timestamp_begin; }
-int32_t mm_tokenizer_max_length(const mm_tokenizer *t) { return t->max_length; }
-bool mm_tokenizer_cleanup_default(const mm_tokenizer *t) { return t->cleanup; }
+int32_t mm_tokenizer_bos(const mm_tokenizer *t) { return t ? t->bos : -1; }
+int32_t mm_tokenizer_eos(const mm_tokenizer *t) { return t ? t->eos : -1; }
+int32_t mm_tokenizer_pad(const mm_tokenizer *t) { return t ? t->pad : -1; }
+int32_t mm_tokenizer_unk(const mm_tokenizer *t) { return t ? t->unk : -1; }
+int32_t mm_tokenizer_timestamp_begin(const mm_tokenizer *t) { return t ? t->timestamp_begin : -1; }
+int32_t mm_tokenizer_max_length(const mm_tokenizer *t) { return t ? t->max_length : 0; }
+bool mm_tokenizer_cleanup_default(const mm_tokenizer *t) { return t && t->cleanup; }
