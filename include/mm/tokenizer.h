@@ -112,10 +112,11 @@ MM_API mm_status mm_tokenizer_decode_alloc(const mm_tokenizer *tok, const int32_
 
 /* Incremental decoding for streamed output: each pushed id yields the text
  * it completes. Bytes of a UTF-8 sequence split across tokens are held back
- * until the sequence is complete, so no piece ends inside a character; the
- * pieces concatenated equal mm_tokenizer_decode of all the ids with the
- * same flags (CLEANUP is not applied; CLIP pieces keep the space of each
- * word end, so only the final trailing space differs). */
+ * until the sequence is complete, so no piece ends inside a character (and
+ * CLIP's word-end spaces until more text follows). The pieces up to the
+ * flush join to mm_tokenizer_decode of the same ids with the same flags,
+ * except what only whole decodes do: MM_DETOKENIZE_CLEANUP is ignored, and
+ * Whisper drops timestamp tokens but not text that merely spells one. */
 typedef struct mm_detokenizer mm_detokenizer;
 
 MM_API mm_status mm_detokenizer_init(const mm_tokenizer *tok, uint32_t flags, mm_detokenizer **out);

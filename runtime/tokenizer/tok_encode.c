@@ -194,7 +194,7 @@ static mm_status special_ends(const mm_tokenizer *t, int32_t *head, int32_t *tai
 }
 
 /* Encodes `text` into `out`: content ids, with the special ends when asked,
- * the content cut to `max_content` ids (-1: no limit). */
+ * the whole cut to `max_len` ids, special tokens kept (0: no limit). */
 static mm_status encode_one(const mm_tokenizer *t, const char *text, uint32_t flags, int32_t max_len, tok_ids *out)
 {
     size_t n = strlen(text);

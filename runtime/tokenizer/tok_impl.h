@@ -1,6 +1,7 @@
 /* Internals of mm_tokenizer, shared by the files of runtime/tokenizer/:
  *   tok_util.c    growable buffers, hash maps, UTF-8 and byte-level helpers
  *   tok_load.c    reading a model folder's tokenizer files
+ *   tok_tables.c  tables derived from them (decode pieces, added tokens)
  *   tok_bpe.c     BPE merges by rank and the word cache
  *   tok_clip.c    CLIPTokenizer's text cleanup (BasicTokenizer, libunistring)
  *   tok_encode.c  added tokens, pre-tokenisation (PCRE2), encode
@@ -157,6 +158,10 @@ struct mm_tokenizer {
 
 /* tok_load.c: adds a token spelling for `id` (growing the id space). */
 mm_status tok_set_token(mm_tokenizer *t, int32_t id, const char *s, size_t len, uint8_t flags);
+
+/* tok_tables.c: the decode pieces, the added-token index and the byte
+ * symbols, once every token is known. */
+mm_status tok_build_tables(mm_tokenizer *t);
 
 /* tok_bpe.c */
 /* Byte-level BPE of one pre-token `word` (raw text bytes); appends its ids

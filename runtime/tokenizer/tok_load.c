@@ -541,122 +541,12 @@ static mm_status whisper_timestamps(mm_tokenizer *t)
     return MM_OK;
 }
 
-/* ---- derived tables ------------------------------------------------------------------ */
-
-static int added_cmp(const void *pa, const void *pb)
-{
-    const tok_added *a = pa, *b = pb;
-    uint8_t ca = (uint8_t)a->text[0], cb = (uint8_t)b->text[0];
-    if (ca != cb)
-        return ca < cb ? -1 : 1;
-    if (a->len != b->len)
-        return a->len > b->len ? -1 : 1; /* longest first */
-    return a->id < b->id ? -1 : a->id > b->id;
-}
-
-static mm_status build_tables(mm_tokenizer *t)
-{
-    /* Which ids decode as pieces of their own (see tok_decode.c). */
-    int32_t n_added = 0;
-    for (int32_t i = 0; i < t->n_ids; i++) {
-        uint8_t f = t->flags[i];
-        bool sep;
-        if (t->kind == MM_TOKENIZER_WHISPER)
-            sep = f & TOKF_ADDED; /* WhisperTokenizer._decode: every added token */
-        else
-            sep = ((f & TOKF_ADDED) && !(f & TOKF_SPECIAL)) ||
-                  ((f & TOKF_ADDITIONAL) && i >= t->n_vocab_file); /* legacy_added_tokens */
-        if (sep)
-            t->flags[i] |= TOKF_SEPARATE;
-        n_added += (f & TOKF_ADDED) && t->tokens[i] && t->token_len[i] > 0;
-    }
-
-    /* Bytes each id decodes to. */
-    tok_buf pieces = {0};
-    t->piece_off = malloc((size_t)t->n_ids * sizeof *t->piece_off);
-    t->piece_len = malloc((size_t)t->n_ids * sizeof *t->piece_len);
-    if (!t->piece_off || !t->piece_len)
-        return mm_error_set(MM_ERR_NOMEM, "out of memory");
-    for (int32_t i = 0; i < t->n_ids; i++) {
-        t->piece_off[i] = (uint32_t)pieces.n;
-        const char *s = t->tokens[i];
-        uint32_t n = s ? t->token_len[i] : 0;
-        if ((t->flags[i] & TOKF_SEPARATE) || ((t->flags[i] & TOKF_ADDED) && i >= t->n_vocab_file)) {
-            tok_buf_put(&pieces, s, n);
-        } else {
-            /* Undo bytes_to_unicode; a character outside it (no real
-             * vocabulary has one) stands for itself. */
-            for (uint32_t k = 0; k < n;) {
-                uint8_t c = (uint8_t)s[k];
-                uint32_t cp = c, w = 1;
-                if (c >= 0xC0 && c < 0xE0 && k + 1 < n) {
-                    cp = (uint32_t)(c & 0x1F) << 6 | ((uint8_t)s[k + 1] & 0x3F);
-                    w = 2;
-                }
-                int b = c >= 0x80 && w == 1 ? -1 : tok_cp_to_byte(cp);
-                if (b >= 0) {
-                    char ch = (char)b;
-                    tok_buf_put(&pieces, &ch, 1);
-                    k += w;
-                } else {
-                    tok_buf_put(&pieces, s + k, 1);
-                    k++;
-                }
-            }
-        }
-        t->piece_len[i] = (uint32_t)pieces.n - t->piece_off[i];
-    }
-    if (pieces.oom) {
-        tok_buf_free(&pieces);
-        return mm_error_set(MM_ERR_NOMEM, "out of memory");
-    }
-    t->pieces = pieces.p;
-
-    /* Added tokens, bucketed by first byte for matching in text. */
-    t->added = malloc((size_t)(n_added ? n_added : 1) * sizeof *t->added);
-    if (!t->added)
-        return mm_error_set(MM_ERR_NOMEM, "out of memory");
-    for (int32_t i = 0; i < t->n_ids; i++) {
-        if ((t->flags[i] & TOKF_ADDED) && t->tokens[i] && t->token_len[i] > 0) {
-            /* Only the id the spelling maps to (an added token that shadows
-             * a vocabulary token is matched once, as itself). */
-            int32_t *id = tok_strmap_get(&t->vocab, t->tokens[i], t->token_len[i]);
-            if (id && *id == i)
-                t->added[t->n_added++] = (tok_added){i, t->token_len[i], t->tokens[i]};
-        }
-    }
-    qsort(t->added, (size_t)t->n_added, sizeof *t->added, added_cmp);
-    int32_t k = 0;
-    for (int c = 0; c <= 256; c++) {
-        while (k < t->n_added && (uint8_t)t->added[k].text[0] < c)
-            k++;
-        t->added_first[c] = k;
-    }
-
-    /* The symbols BPE starts from: one per byte (CLIP: the last one with
-     * "</w>"). */
-    for (int b = 0; b < 256; b++) {
-        tok_buf s = {0};
-        tok_utf8_put(&s, tok_byte_to_cp((uint8_t)b));
-        size_t n = s.n;
-        tok_buf_put(&s, "</w>", 4);
-        if (s.oom) {
-            tok_buf_free(&s);
-            return mm_error_set(MM_ERR_NOMEM, "out of memory");
-        }
-        int32_t *id = tok_strmap_get(&t->vocab, s.p, (uint32_t)n);
-        int32_t *id_end = tok_strmap_get(&t->vocab, s.p, (uint32_t)s.n);
-        t->byte_sym[b] = id ? *id : -1;
-        t->byte_sym_end[b] = id_end ? *id_end : -1;
-        tok_buf_free(&s);
-    }
-    return MM_OK;
-}
-
 /* ---- the folder ----------------------------------------------------------------------- */
 
-static mm_status pick_kind(mm_tokenizer *t, json_object *cfg, const char *dir)
+/* Sets t->kind; *named: the folder named its class (else it was guessed). */
+static mm_status pick_kind(mm_tokenizer *t, json_object *cfg, const char *dir, bool *named)
 {
+    *named = true;
     json_object *v;
     if (cfg && json_object_object_get_ex(cfg, "tokenizer_class", &v) && json_object_is_type(v, json_type_string)) {
         const char *c = json_object_get_string(v);
@@ -681,6 +571,7 @@ static mm_status pick_kind(mm_tokenizer *t, json_object *cfg, const char *dir)
                             c);
     }
     /* No class named: config.json's model_type tells. */
+    *named = false;
     json_object *conf = NULL;
     mm_status st = read_json_opt(dir, "config.json", &conf);
     if (st)
@@ -702,7 +593,8 @@ static mm_status load_folder(mm_tokenizer *t, const char *dir)
     json_object *cfg = NULL, *map = NULL, *added = NULL, *tj = NULL;
     char *path = NULL;
     mm_status st;
-    if ((st = read_json_opt(dir, "tokenizer_config.json", &cfg)) || (st = pick_kind(t, cfg, dir)) ||
+    bool named = true;
+    if ((st = read_json_opt(dir, "tokenizer_config.json", &cfg)) || (st = pick_kind(t, cfg, dir, &named)) ||
         (st = read_json_opt(dir, "special_tokens_map.json", &map)))
         goto done;
 
@@ -731,7 +623,15 @@ static mm_status load_folder(mm_tokenizer *t, const char *dir)
         if ((st = load_merges_txt(t, path)))
             goto done;
     } else if (file_exists(dir, "tokenizer.json")) {
-        if ((st = read_json_opt(dir, "tokenizer.json", &tj)) || (st = load_tokenizer_json(t, tj, "tokenizer.json")))
+        if ((st = read_json_opt(dir, "tokenizer.json", &tj)))
+            goto done;
+        /* CLIP's tokenizer.json marks word ends; nothing else here does. */
+        json_object *model, *suffix;
+        if (!named && json_object_object_get_ex(tj, "model", &model) &&
+            json_object_object_get_ex(model, "end_of_word_suffix", &suffix) &&
+            json_object_is_type(suffix, json_type_string) && strcmp(json_object_get_string(suffix), "</w>") == 0)
+            t->kind = MM_TOKENIZER_CLIP;
+        if ((st = load_tokenizer_json(t, tj, "tokenizer.json")))
             goto done;
     } else {
         st = mm_error_set(MM_ERR_IO, "no tokenizer files (vocab.json + merges.txt, or tokenizer.json)");
@@ -761,9 +661,10 @@ static mm_status load_folder(mm_tokenizer *t, const char *dir)
     /* transformers 4.40 cleans up by default; its slow WhisperTokenizer
      * joins the text itself and never does (nor does openai-whisper). */
     t->cleanup = t->kind != MM_TOKENIZER_WHISPER && cfg_bool(cfg, "clean_up_tokenization_spaces", true);
-    if (cfg && json_object_object_get_ex(cfg, "model_max_length", &v) && json_object_is_type(v, json_type_int)) {
-        int64_t m = json_object_get_int64(v);
-        t->max_length = m > 0 && m <= INT32_MAX ? (int32_t)m : 0; /* 1e30 means "none" */
+    if (cfg && json_object_object_get_ex(cfg, "model_max_length", &v) &&
+        (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))) {
+        double m = json_object_get_double(v);
+        t->max_length = m >= 1 && m <= INT32_MAX ? (int32_t)m : 0; /* 1e30 means "none" */
     }
     if (t->kind == MM_TOKENIZER_CLIP) {
         int32_t *sot = tok_strmap_get(&t->vocab, "<|startoftext|>", 15);
@@ -775,7 +676,7 @@ static mm_status load_folder(mm_tokenizer *t, const char *dir)
         t->clip_sot = *sot;
         t->clip_eot = *eot;
     }
-    if ((st = build_tables(t)) || (st = tok_compile_patterns(t)))
+    if ((st = tok_build_tables(t)) || (st = tok_compile_patterns(t)))
         goto done;
 
 done:
@@ -837,7 +738,7 @@ void mm_tokenizer_free(mm_tokenizer *t)
 
 mm_tokenizer_kind mm_tokenizer_get_kind(const mm_tokenizer *t)
 {
-    return t->kind;
+    return t ? t->kind : MM_TOKENIZER_GPT2;
 }
 
 int32_t mm_tokenizer_n_vocab(const mm_tokenizer *t)
@@ -863,10 +764,10 @@ bool mm_tokenizer_is_special(const mm_tokenizer *t, int32_t id)
     return t && id >= 0 && id < t->n_ids && (t->flags[id] & TOKF_SPECIAL);
 }
 
-int32_t mm_tokenizer_bos(const mm_tokenizer *t) { return t->bos; }
-int32_t mm_tokenizer_eos(const mm_tokenizer *t) { return t->eos; }
-int32_t mm_tokenizer_pad(const mm_tokenizer *t) { return t->pad; }
-int32_t mm_tokenizer_unk(const mm_tokenizer *t) { return t->unk; }
-int32_t mm_tokenizer_timestamp_begin(const mm_tokenizer *t) { return t->timestamp_begin; }
-int32_t mm_tokenizer_max_length(const mm_tokenizer *t) { return t->max_length; }
-bool mm_tokenizer_cleanup_default(const mm_tokenizer *t) { return t->cleanup; }
+int32_t mm_tokenizer_bos(const mm_tokenizer *t) { return t ? t->bos : -1; }
+int32_t mm_tokenizer_eos(const mm_tokenizer *t) { return t ? t->eos : -1; }
+int32_t mm_tokenizer_pad(const mm_tokenizer *t) { return t ? t->pad : -1; }
+int32_t mm_tokenizer_unk(const mm_tokenizer *t) { return t ? t->unk : -1; }
+int32_t mm_tokenizer_timestamp_begin(const mm_tokenizer *t) { return t ? t->timestamp_begin : -1; }
+int32_t mm_tokenizer_max_length(const mm_tokenizer *t) { return t ? t->max_length : 0; }
+bool mm_tokenizer_cleanup_default(const mm_tokenizer *t) { return t && t->cleanup; }

@@ -1,7 +1,7 @@
 /* libFuzzer target: arbitrary tokenizer files. The input is split at "\x00\x00"
- * into vocab.json, merges.txt, tokenizer_config.json, added_tokens.json and
- * special_tokens_map.json (absent when the input has fewer parts), written
- * to a scratch folder and loaded. Loading must succeed or be refused with a
+ * into vocab.json, merges.txt, tokenizer_config.json, added_tokens.json,
+ * special_tokens_map.json and tokenizer.json (absent when the input has
+ * fewer parts or the part is empty), written to a scratch folder and loaded. Loading must succeed or be refused with a
  * message; a loaded tokenizer must encode and decode text without fault.
  * Run: fuzz_tokenizer_files -dict=tests/fuzz/tokenizer_files.dict corpus */
 #include "tok_impl.h"
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char g_dir[64];
 static const char *const k_names[] = {"vocab.json", "merges.txt", "tokenizer_config.json", "added_tokens.json",
-                                      "special_tokens_map.json"};
+                                      "special_tokens_map.json", "tokenizer.json"};
 #define N_FILES (sizeof k_names / sizeof *k_names)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -38,6 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             end++;
         if (end + 1 >= size)
             end = size;
+        if (end == start) {
+            start = end + 2;
+            continue;
+        }
         FILE *fp = fopen(path, "wb");
         if (!fp)
             __builtin_trap();

@@ -17,12 +17,7 @@ typedef struct folder {
 
 static void put(folder *f, const char *name, const char *text)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", f->dir, name);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
+    tt_write_file(f->dir, name, text);
 }
 
 static void make(folder *f, const char *vocab, const char *merges)
@@ -37,14 +32,7 @@ static void make(folder *f, const char *vocab, const char *merges)
 
 static void drop(folder *f)
 {
-    const char *names[] = {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
-                           "added_tokens.json", "special_tokens_map.json", "config.json"};
-    char path[128];
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(path, sizeof path, "%s/%s", f->dir, names[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
+    tt_remove_folder(f->dir);
 }
 
 /* Loading fails with `want`, and the message contains each of `words`. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIXTURE "clip-tiny-random"
 
@@ -112,6 +113,40 @@ static void test_truncation(void **state)
     mm_tokenizer_free(tok);
 }
 
+/* A folder with tokenizer.json alone and no tokenizer_config.json: CLIP is
+ * recognised by its "</w>" word ends and gives the fixture's ids. */
+static void test_tokenizer_json(void **state)
+{
+    (void)state;
+    char src[1024];
+    TEST_REQUIRE_SHARED(src, "fixtures/" FIXTURE);
+    char dir[] = "/tmp/mm-tok-clipjson-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    tt_write_tokenizer_json(src, dir, true, "</w>",
+                            "[{\"id\": 49406, \"content\": \"<|startoftext|>\", \"special\": true},"
+                            " {\"id\": 49407, \"content\": \"<|endoftext|>\", \"special\": true}]");
+    tt_write_file(dir, "special_tokens_map.json",
+                  "{\"bos_token\": \"<|startoftext|>\", \"eos_token\": \"<|endoftext|>\", \"pad_token\": \"<|endoftext|>\"}");
+    mm_tokenizer *tok = NULL;
+    if (mm_tokenizer_load(dir, &tok) != MM_OK)
+        fail_msg("%s", mm_error_message());
+    assert_int_equal(mm_tokenizer_get_kind(tok), MM_TOKENIZER_CLIP);
+    json_object *exp = tt_expected(FIXTURE);
+    json_object *cases = tt_get(exp, "tokenizer_cases");
+    for (size_t i = 0; i < json_object_array_length(cases); i++) {
+        json_object *c = json_object_array_get_idx(cases, i);
+        int32_t n_want, n;
+        int32_t *want = tt_int_array(tt_get(c, "ids_hf_slow"), &n_want);
+        int32_t *ids = tt_encode(tok, tt_str(c, "text"), MM_TOKENIZE_SPECIAL | MM_TOKENIZE_ADD_SPECIAL, &n);
+        tt_assert_ids("tokenizer.json case", ids, n, want, n_want);
+        free(ids);
+        free(want);
+    }
+    json_object_put(exp);
+    mm_tokenizer_free(tok);
+    tt_remove_folder(dir);
+}
+
 /* The cleanup steps, each checked through the ids it must give. */
 static void test_cleanup(void **state)
 {
@@ -151,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_fixture_cases),
         cmocka_unit_test(test_fixture_batch),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_tokenizer_json),
         cmocka_unit_test(test_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

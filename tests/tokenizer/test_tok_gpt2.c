@@ -6,6 +6,7 @@
  * second. */
 #include "tok_test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,24 +15,6 @@
 
 #define GPT2_DIR "data/openai-whisper-old-assets/gpt2"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    if (len)
-        *len = (size_t)n;
-    return buf;
-}
-
 /* The .inp file: inputs separated by "\n__ggml_vocab_test__\n" (the file
  * ends with one); the .out file: one line of ids per input. */
 static void run_llamacpp_cases(const mm_tokenizer *tok, int32_t *n_cases)
@@ -39,7 +22,7 @@ static void run_llamacpp_cases(const mm_tokenizer *tok, int32_t *n_cases)
     char inp_path[1024], out_path[1024];
     TEST_REQUIRE_SHARED(inp_path, "data/llama.cpp/ggml-vocab-gpt-2.gguf.inp");
     TEST_REQUIRE_SHARED(out_path, "data/llama.cpp/ggml-vocab-gpt-2.gguf.out");
-    char *inp = slurp(inp_path, NULL), *out = slurp(out_path, NULL);
+    char *inp = tt_slurp(inp_path), *out = tt_slurp(out_path);
     static const char sep[] = "\n__ggml_vocab_test__\n";
     char *text = inp, *line = out;
     int32_t n = 0;
@@ -165,52 +148,6 @@ static void test_fixture_decoded(void **state)
 
 /* A folder holding only tokenizer.json (as many HF repositories do), with
  * the merges as "a b" strings or as ["a", "b"] pairs: same ids. */
-static void write_tokenizer_json(const char *src_dir, const char *dir, bool pairs)
-{
-    char path[1100];
-    snprintf(path, sizeof path, "%s/vocab.json", src_dir);
-    json_object *vocab = json_object_from_file(path);
-    assert_non_null(vocab);
-    snprintf(path, sizeof path, "%s/merges.txt", src_dir);
-    char *merges = slurp(path, NULL);
-    json_object *arr = json_object_new_array();
-    for (char *line = strtok(merges, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, "#version", 8) == 0)
-            continue;
-        if (pairs) {
-            char *sp = strchr(line, ' ');
-            assert_non_null(sp);
-            json_object *p = json_object_new_array();
-            json_object_array_add(p, json_object_new_string_len(line, (int)(sp - line)));
-            json_object_array_add(p, json_object_new_string(sp + 1));
-            json_object_array_add(arr, p);
-        } else
-            json_object_array_add(arr, json_object_new_string(line));
-    }
-    free(merges);
-    json_object *model = json_object_new_object();
-    json_object_object_add(model, "type", json_object_new_string("BPE"));
-    json_object_object_add(model, "vocab", vocab);
-    json_object_object_add(model, "merges", arr);
-    json_object *eot = json_object_new_object();
-    json_object_object_add(eot, "id", json_object_new_int(50256));
-    json_object_object_add(eot, "content", json_object_new_string("<|endoftext|>"));
-    json_object_object_add(eot, "special", json_object_new_boolean(1));
-    json_object *added = json_object_new_array();
-    json_object_array_add(added, eot);
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "added_tokens", added);
-    json_object_object_add(root, "model", model);
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    assert_int_equal(json_object_to_file_ext(path, root, JSON_C_TO_STRING_PLAIN), 0);
-    json_object_put(root);
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"tokenizer_class\": \"GPT2TokenizerFast\", \"eos_token\": \"<|endoftext|>\"}", f);
-    fclose(f);
-}
-
 static void test_tokenizer_json(void **state)
 {
     (void)state;
@@ -219,7 +156,10 @@ static void test_tokenizer_json(void **state)
     for (int pairs = 0; pairs < 2; pairs++) {
         char dir[] = "/tmp/mm-tok-json-XXXXXX";
         assert_non_null(mkdtemp(dir));
-        write_tokenizer_json(src, dir, pairs);
+        tt_write_tokenizer_json(src, dir, pairs, NULL,
+                                "[{\"id\": 50256, \"content\": \"<|endoftext|>\", \"special\": true}]");
+        tt_write_file(dir, "tokenizer_config.json",
+                      "{\"tokenizer_class\": \"GPT2TokenizerFast\", \"eos_token\": \"<|endoftext|>\"}");
         mm_tokenizer *tok = NULL;
         if (mm_tokenizer_load(dir, &tok) != MM_OK)
             fail_msg("%s", mm_error_message());
@@ -230,12 +170,7 @@ static void test_tokenizer_json(void **state)
         run_llamacpp_cases(tok, &n);
         assert_int_equal(n, 46);
         mm_tokenizer_free(tok);
-        char path[1100];
-        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-        unlink(path);
-        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-        unlink(path);
-        rmdir(dir);
+        tt_remove_folder(dir);
     }
 }
 
@@ -248,17 +183,8 @@ static void test_merge_order(void **state)
     (void)state;
     char dir[] = "/tmp/mm-tok-order-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char path[1100];
-    snprintf(path, sizeof path, "%s/vocab.json", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"a\": 0, \"b\": 1, \"ab\": 2, \"aba\": 3, \"c\": 4}", f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/merges.txt", dir);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("#version: 0.2\nab a\na b\n", f);
-    fclose(f);
+    tt_write_file(dir, "vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 2, \"aba\": 3, \"c\": 4}");
+    tt_write_file(dir, "merges.txt", "#version: 0.2\nab a\na b\n");
     mm_tokenizer *tok = NULL;
     if (mm_tokenizer_load(dir, &tok) != MM_OK)
         fail_msg("%s", mm_error_message());
@@ -276,11 +202,66 @@ static void test_merge_order(void **state)
     assert_int_equal(mm_tokenizer_encode(tok, "abz", 0, NULL, 0, &n), MM_ERR_INVALID);
     assert_non_null(strstr(mm_error_message(), "0x7a"));
     mm_tokenizer_free(tok);
-    snprintf(path, sizeof path, "%s/vocab.json", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/merges.txt", dir);
-    unlink(path);
-    rmdir(dir);
+    tt_remove_folder(dir);
+}
+
+/* Encoding from several threads at once (the word cache is shared): every
+ * thread gets the ids one thread alone gets. */
+typedef struct worker {
+    const mm_tokenizer *tok;
+    const char *const *texts;
+    const int32_t *const *want;
+    const int32_t *n_want;
+    int n_texts, seed, mismatches;
+} worker;
+
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    int32_t ids[512];
+    for (int round = 0; round < 200; round++) {
+        int k = (w->seed * 7 + round * 13) % w->n_texts;
+        int32_t n = 0;
+        if (mm_tokenizer_encode(w->tok, w->texts[k], 0, ids, 512, &n) != MM_OK || n != w->n_want[k] ||
+            memcmp(ids, w->want[k], (size_t)n * sizeof *ids) != 0)
+            w->mismatches++;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    mm_tokenizer *tok = tt_load("fixtures/vit-gpt2-tiny-random");
+    /* Distinct words, so that the threads fill the cache as they go. */
+    enum { N_TEXTS = 50, N_THREADS = 4 };
+    char texts_buf[N_TEXTS][96];
+    const char *texts[N_TEXTS];
+    int32_t *want[N_TEXTS], n_want[N_TEXTS];
+    for (int i = 0; i < N_TEXTS; i++) {
+        snprintf(texts_buf[i], sizeof texts_buf[i], "word%dx%d glorp%d zz%dq \xc3\xa9t\xc3\xa9%d", i * 31, i, i * i,
+                 i + 7, i);
+        texts[i] = texts_buf[i];
+    }
+    mm_tokenizer *fresh = tt_load("fixtures/vit-gpt2-tiny-random");
+    for (int i = 0; i < N_TEXTS; i++)
+        want[i] = tt_encode(fresh, texts[i], 0, &n_want[i]);
+    mm_tokenizer_free(fresh);
+    pthread_t th[N_THREADS];
+    worker w[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        w[i] = (worker){tok, texts, (const int32_t *const *)want, n_want, N_TEXTS, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+    }
+    int mismatches = 0;
+    for (int i = 0; i < N_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        mismatches += w[i].mismatches;
+    }
+    assert_int_equal(mismatches, 0);
+    for (int i = 0; i < N_TEXTS; i++)
+        free(want[i]);
+    mm_tokenizer_free(tok);
 }
 
 static double now_s(void)
@@ -307,7 +288,7 @@ static void test_load_time(void **state)
         mm_tokenizer_free(tok);
     }
     print_message("whisper tokenizer (50257 tokens, 50000 merges, 1608 added): loads in %.1f ms\n", best * 1e3);
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     assert_true(best < 0.5);
 #endif
 }
@@ -317,7 +298,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llamacpp_cases), cmocka_unit_test(test_vocab_facts),
         cmocka_unit_test(test_fixture_decoded), cmocka_unit_test(test_tokenizer_json),
-        cmocka_unit_test(test_merge_order),     cmocka_unit_test(test_load_time),
+        cmocka_unit_test(test_merge_order),     cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_load_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

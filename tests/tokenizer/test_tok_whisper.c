@@ -184,26 +184,6 @@ static void link_file(const char *src, const char *dir, const char *name)
     assert_int_equal(symlink(a, b), 0);
 }
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char path[1100];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static void remove_files(const char *dir, const char *const *names, int n)
-{
-    char path[1100];
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-}
-
 /* A Whisper folder whose added tokens stop at <|notimestamps|> (written
  * before transformers listed the timestamps): the timestamp tokens get the
  * ids after it, and every fixture case encodes as before. */
@@ -233,7 +213,7 @@ static void test_timestamps_synthesised(void **state)
     assert_int_equal(json_object_to_file(path, kept), 0);
     json_object_put(kept);
     json_object_put(added);
-    write_file(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"WhisperTokenizer\", \"model_max_length\": 1024}");
+    tt_write_file(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"WhisperTokenizer\", \"model_max_length\": 1024}");
 
     mm_tokenizer *tok = NULL;
     if (mm_tokenizer_load(dir, &tok) != MM_OK)
@@ -243,9 +223,7 @@ static void test_timestamps_synthesised(void **state)
     check_cases(tok, exp, true);
     json_object_put(exp);
     mm_tokenizer_free(tok);
-    const char *names[] = {"vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json",
-                           "tokenizer_config.json"};
-    remove_files(dir, names, 5);
+    tt_remove_folder(dir);
 }
 
 /* openai-whisper's multilingual files before tiktoken: GPT2Tokenizer with

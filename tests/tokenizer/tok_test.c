@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 mm_tokenizer *tt_load(const char *rel)
 {
@@ -120,4 +121,82 @@ void tt_assert_text(const char *what, const char *got, const char *want)
     print_escaped("got ", got);
     print_escaped("want", want);
     fail_msg("%s: text differs", what);
+}
+
+void tt_write_file(const char *dir, const char *name, const char *text)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fail_msg("cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+void tt_remove_folder(const char *dir)
+{
+    static const char *const names[] = {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+                                        "added_tokens.json", "special_tokens_map.json", "config.json"};
+    char path[1100];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+char *tt_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+void tt_write_tokenizer_json(const char *src, const char *dir, bool pairs, const char *suffix, const char *added_json)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/vocab.json", src);
+    json_object *vocab = json_object_from_file(path);
+    assert_non_null(vocab);
+    snprintf(path, sizeof path, "%s/merges.txt", src);
+    char *merges = tt_slurp(path);
+    json_object *arr = json_object_new_array();
+    for (char *line = strtok(merges, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "#version", 8) == 0)
+            continue;
+        if (pairs) {
+            char *sp = strchr(line, ' ');
+            assert_non_null(sp);
+            json_object *p = json_object_new_array();
+            json_object_array_add(p, json_object_new_string_len(line, (int)(sp - line)));
+            json_object_array_add(p, json_object_new_string(sp + 1));
+            json_object_array_add(arr, p);
+        } else
+            json_object_array_add(arr, json_object_new_string(line));
+    }
+    free(merges);
+    json_object *model = json_object_new_object();
+    json_object_object_add(model, "type", json_object_new_string("BPE"));
+    if (suffix)
+        json_object_object_add(model, "end_of_word_suffix", json_object_new_string(suffix));
+    json_object_object_add(model, "vocab", vocab);
+    json_object_object_add(model, "merges", arr);
+    json_object *root = json_object_new_object();
+    json_object *added = json_tokener_parse(added_json);
+    assert_non_null(added);
+    json_object_object_add(root, "added_tokens", added);
+    json_object_object_add(root, "model", model);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    assert_int_equal(json_object_to_file_ext(path, root, JSON_C_TO_STRING_PLAIN), 0);
+    json_object_put(root);
 }

@@ -30,4 +30,15 @@ void tt_assert_ids(const char *what, const int32_t *got, int32_t n_got, const in
 /* Fails with both strings printed (escaped) when they differ. */
 void tt_assert_text(const char *what, const char *got, const char *want);
 
+/* A whole file as a malloc'd NUL-terminated string (fails when unreadable). */
+char *tt_slurp(const char *path);
+/* Writes <dir>/<name> with `text`. */
+void tt_write_file(const char *dir, const char *name, const char *text);
+/* Removes a scratch folder with the tokenizer files the tests write. */
+void tt_remove_folder(const char *dir);
+/* Writes <dir>/tokenizer.json from <src>/vocab.json and merges.txt, the
+ * merges as "a b" strings or ["a", "b"] pairs, model.end_of_word_suffix
+ * when given, and `added_json` (a JSON array) as added_tokens. */
+void tt_write_tokenizer_json(const char *src, const char *dir, bool pairs, const char *suffix, const char *added_json);
+
 #endif
