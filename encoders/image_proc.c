@@ -241,22 +241,12 @@ mm_status mm_image_proc_init(const char *path, mm_image_proc **out)
         return mm_error_set(MM_ERR_INVALID, "mm_image_proc_init: NULL argument");
     *out = NULL;
     char file[4096];
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return mm_error_set(MM_ERR_IO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) {
-        snprintf(file, sizeof file, "%s/preprocessor_config.json", path);
-        if (stat(file, &sb) != 0)
-            return mm_error_set(MM_ERR_IO, "%s: no preprocessor_config.json in the model folder (%s)", path,
-                                strerror(errno));
-    } else {
-        snprintf(file, sizeof file, "%s", path);
-    }
-    json_object *root = json_object_from_file(file);
-    if (!root)
-        return mm_error_set(MM_ERR_FORMAT, "%s: invalid JSON: %s", file, json_util_get_last_err());
+    json_object *root = NULL;
+    mm_status st = mm_media_preprocessor_config(path, file, &root);
+    if (st != MM_OK)
+        return st;
     mm_image_params p;
-    mm_status st = parse(root, file, &p);
+    st = parse(root, file, &p);
     json_object_put(root);
     if (st != MM_OK)
         return st;

@@ -50,4 +50,10 @@ int32_t mm_exif_orientation(const uint8_t *data, size_t size);
  * replaced; 1 leaves them). */
 mm_status mm_image_orient(mm_image *img, int32_t orientation, const char *what);
 
+/* preprocessor_config.json of a model folder, or the JSON file `path`
+ * itself, parsed into *root (json_object_put it); *file receives the path
+ * read (for messages). */
+struct json_object;
+mm_status mm_media_preprocessor_config(const char *path, char file[4096], struct json_object **root);
+
 #endif

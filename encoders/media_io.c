@@ -4,6 +4,9 @@
 #include "media_impl.h"
 
 #include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,5 +45,25 @@ mm_status mm_media_read_fd(int fd, const char *what, size_t max_bytes, unsigned 
     }
     *data = buf;
     *size = n;
+    return MM_OK;
+}
+
+mm_status mm_media_preprocessor_config(const char *path, char file[4096], struct json_object **root)
+{
+    *root = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return mm_error_set(MM_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) {
+        snprintf(file, 4096, "%s/preprocessor_config.json", path);
+        if (stat(file, &sb) != 0)
+            return mm_error_set(MM_ERR_IO, "%s: no preprocessor_config.json in the model folder (%s)", path,
+                                strerror(errno));
+    } else {
+        snprintf(file, 4096, "%s", path);
+    }
+    *root = json_object_from_file(file);
+    if (!*root)
+        return mm_error_set(MM_ERR_FORMAT, "%s: invalid JSON: %s", file, json_util_get_last_err());
     return MM_OK;
 }
