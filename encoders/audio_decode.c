@@ -253,19 +253,13 @@ mm_status mm_audio_load(const char *path, int32_t target_rate, mm_audio **out)
     if (!path || !out || target_rate < 0)
         return mm_error_set(MM_ERR_INVALID, "mm_audio_load: NULL argument or negative rate");
     *out = NULL;
-    const bool is_stdin = strcmp(path, "-") == 0;
-    const char *what = is_stdin ? "standard input" : path;
-    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mm_error_set(MM_ERR_IO, "%s: %s", path, strerror(errno));
+    int fd;
+    const char *what;
     struct stat sb;
-    int e = fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
-    if (e) {
-        if (!is_stdin)
-            close(fd);
-        return mm_error_set(MM_ERR_IO, "%s: %s", what, strerror(e));
-    }
-    mm_status st;
+    mm_status st = mm_media_open(path, &fd, &what, &sb);
+    if (st != MM_OK)
+        return st;
+    const bool is_stdin = strcmp(path, "-") == 0;
     if (S_ISREG(sb.st_mode) && !is_stdin) {
         if (sb.st_size == 0) {
             close(fd);
@@ -282,8 +276,7 @@ mm_status mm_audio_load(const char *path, int32_t target_rate, mm_audio **out)
     unsigned char *data = NULL;
     size_t size = 0;
     st = mm_media_read_fd(fd, what, MAX_STREAM_BYTES, &data, &size);
-    if (!is_stdin)
-        close(fd);
+    mm_media_close(path, fd);
     if (st != MM_OK)
         return st;
     st = load_memory(data, size, what, target_rate, out);

@@ -142,19 +142,16 @@ mm_status mm_image_load(const char *path, int64_t max_pixels, mm_image **out)
     if (!path || !out || max_pixels < 0)
         return mm_error_set(MM_ERR_INVALID, "mm_image_load: NULL argument or negative limit");
     *out = NULL;
-    const bool is_stdin = strcmp(path, "-") == 0;
-    const char *what = is_stdin ? "standard input" : path;
-    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mm_error_set(MM_ERR_IO, "%s: %s", path, strerror(errno));
+    int fd;
+    const char *what;
     struct stat sb;
-    int e = fstat(fd, &sb) != 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+    mm_status st = mm_media_open(path, &fd, &what, &sb);
+    if (st != MM_OK)
+        return st;
     unsigned char *data = NULL;
     size_t size = 0;
-    mm_status st = e ? mm_error_set(MM_ERR_IO, "%s: %s", what, strerror(e))
-                     : mm_media_read_fd(fd, what, MAX_FILE_BYTES, &data, &size);
-    if (!is_stdin)
-        close(fd);
+    st = mm_media_read_fd(fd, what, MAX_FILE_BYTES, &data, &size);
+    mm_media_close(path, fd);
     if (st == MM_OK)
         st = decode(data, size, what, max_pixels, out);
     free(data);

@@ -17,6 +17,12 @@ mm_status mm_mel_filter_bank(int32_t n_bins, int32_t n_mels, double f_lo, double
 /* Reads descriptor `fd` to its end into a malloc'd buffer (at most
  * `max_bytes`); `what` names it in messages. */
 mm_status mm_media_read_fd(int fd, const char *what, size_t max_bytes, unsigned char **data, size_t *size);
+/* Opens `path` for reading, "-" meaning standard input: *fd, the name for
+ * messages (*what) and its fstat. A folder or an unopenable path is an
+ * error naming it. Close with mm_media_close. */
+struct stat;
+mm_status mm_media_open(const char *path, int *fd, const char **what, struct stat *sb);
+void mm_media_close(const char *path, int fd); /* leaves standard input open */
 
 /* ---- images ---- */
 

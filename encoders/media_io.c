@@ -4,6 +4,7 @@
 #include "media_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -66,4 +67,26 @@ mm_status mm_media_preprocessor_config(const char *path, char file[4096], struct
     if (!*root)
         return mm_error_set(MM_ERR_FORMAT, "%s: invalid JSON: %s", file, json_util_get_last_err());
     return MM_OK;
+}
+
+mm_status mm_media_open(const char *path, int *fd, const char **what, struct stat *sb)
+{
+    const bool is_stdin = strcmp(path, "-") == 0;
+    *what = is_stdin ? "standard input" : path;
+    *fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return mm_error_set(MM_ERR_IO, "%s: %s", path, strerror(errno));
+    int e = fstat(*fd, sb) != 0 ? errno : S_ISDIR(sb->st_mode) ? EISDIR : 0;
+    if (e) {
+        mm_media_close(path, *fd);
+        *fd = -1;
+        return mm_error_set(MM_ERR_IO, "%s: %s", *what, strerror(e));
+    }
+    return MM_OK;
+}
+
+void mm_media_close(const char *path, int fd)
+{
+    if (fd >= 0 && strcmp(path, "-") != 0)
+        close(fd);
 }
