@@ -3,11 +3,13 @@
  *
  * State on the backend: the self-attention caches (allocated at init for
  * n_seq x T_max) and the cross-attention keys/values (allocated when a
- * source of a new length arrives). Graphs, each built once and replayed
- * with new input data:
- * - cross K/V, per source shape: encoder states in, buffers written;
- *   when sequences share sources (beams of one image) the K/V are computed
- *   once per source into staging buffers and gathered per sequence;
+ * source of a new length or count arrives). Graphs, each built once and
+ * replayed with new input data:
+ * - cross K/V, per source shape: encoder states in, buffers written. When
+ *   the sequences come in equal runs per source (beams of one input), the
+ *   buffers hold one copy per source and a step reads each once for all of
+ *   its sequences (a beam-5 step would otherwise stream five copies);
+ *   any other assignment gets a copy per sequence, gathered on the device;
  * - a step per (n_tokens, all logits or last only): token ids, positions
  *   and the mask are inputs, so a new token costs one compute;
  * - the reorder after a beam step: every cache buffer gathered by an ids
@@ -68,6 +70,8 @@ struct mm_decoder {
     int64_t n_ctx; /* T_max */
     mm_buffer **self_kv, **cross_kv;
     int64_t t_src;        /* cross buffers' length; 0 before the first source */
+    int32_t n_cross;      /* their batch: sequence s reads cross copy
+                           * s / (n_seq / n_cross); n_seq: one per sequence */
     int32_t *src_of_seq;  /* the source each sequence reads */
     cross_graph cross;
     step_graph steps[DEC_STEP_GRAPHS];
@@ -427,6 +431,25 @@ int32_t mm_decoder_n_seq(const mm_decoder *d) { return d->n_seq; }
 
 /* ---- running ---------------------------------------------------------------------- */
 
+/* Cross buffers of t_src positions and n_cross copies; new ones drop every
+ * graph reading the old. */
+static mm_status cross_buffers_set(mm_decoder *d, int64_t t_src, int32_t n_cross)
+{
+    if (d->t_src == t_src && d->n_cross == n_cross)
+        return MM_OK;
+    cross_graph_free(d);
+    graphs_reading_cross_free(d);
+    buffers_free(d->cross_kv, d->dims.n_cross_kv);
+    d->cross_kv = NULL;
+    d->t_src = 0;
+    mm_status s = buffers_alloc(d, MM_DECODER_CROSS_KV, d->dims.n_cross_kv, n_cross, t_src, &d->cross_kv);
+    if (s != MM_OK)
+        return s;
+    d->t_src = t_src;
+    d->n_cross = n_cross;
+    return MM_OK;
+}
+
 mm_status mm_decoder_set_source(mm_decoder *d, const float *states, const mm_shape *shape, const int32_t *src_of_seq)
 {
     if (!states || !shape)
@@ -438,26 +461,20 @@ mm_status mm_decoder_set_source(mm_decoder *d, const float *states, const mm_sha
         return mm_error_set(MM_ERR_INVALID, "decoder source: states {%lld,%lld,%lld,%lld}; {%lld, T, 1..%d} expected",
                             (long long)shape->ne[0], (long long)shape->ne[1], (long long)shape->ne[2],
                             (long long)shape->ne[3], (long long)d->dims.n_enc, d->n_seq);
-    bool identity = n_src == d->n_seq;
+    /* runs: sequence s reads source s / (n_seq / n_src), one copy per source */
+    bool runs = d->n_seq % n_src == 0;
     for (int32_t s = 0; s < d->n_seq; s++) {
         int32_t src = src_of_seq ? src_of_seq[s] : (int32_t)(s % n_src);
         if (src < 0 || src >= n_src)
             return mm_error_set(MM_ERR_INVALID, "decoder source: sequence %d reads source %d of %lld", s, src,
                                 (long long)n_src);
-        identity = identity && src == s;
+        runs = runs && src == s / (d->n_seq / n_src);
     }
-    mm_status s;
-    if (d->t_src != t_src) { /* new cross buffers: everything reading the old ones goes */
-        cross_graph_free(d);
-        graphs_reading_cross_free(d);
-        buffers_free(d->cross_kv, d->dims.n_cross_kv);
-        d->cross_kv = NULL;
-        d->t_src = 0;
-        if ((s = buffers_alloc(d, MM_DECODER_CROSS_KV, d->dims.n_cross_kv, d->n_seq, t_src, &d->cross_kv)) != MM_OK)
-            return s;
-        d->t_src = t_src;
-    }
-    bool gather = !identity;
+    int32_t n_cross = runs ? (int32_t)n_src : d->n_seq;
+    mm_status s = cross_buffers_set(d, t_src, n_cross);
+    if (s != MM_OK)
+        return s;
+    bool gather = !runs;
     if (!d->cross.g || d->cross.t_src != t_src || d->cross.n_src != (int32_t)n_src || d->cross.gather != gather) {
         cross_graph_free(d);
         if ((s = cross_graph_build(d, d->cross_kv, t_src, (int32_t)n_src, gather, &d->cross)) != MM_OK)
@@ -474,6 +491,52 @@ mm_status mm_decoder_set_source(mm_decoder *d, const float *states, const mm_sha
     if (s != MM_OK)
         d->t_src = 0; /* the cross buffers hold nothing usable */
     return s;
+}
+
+typedef struct unshare_ctx {
+    mm_decoder *d;
+    mm_buffer **from, **to;
+    mm_tensor *ids;
+} unshare_ctx;
+
+static mm_status unshare_append(void *p, mm_graph *g)
+{
+    unshare_ctx *c = p;
+    mm_decoder *d = c->d;
+    c->ids = mm_graph_input(g, MM_DTYPE_I32, 1, (int64_t[]){d->n_seq}, NULL);
+    for (int32_t i = 0; i < d->dims.n_cross_kv; i++)
+        gather_sequences(g, mm_graph_buffer(g, c->from[i]), d->n_cross, mm_graph_buffer(g, c->to[i]), d->n_seq,
+                         c->ids);
+    return mm_graph_status(g);
+}
+
+/* Shared cross copies become one per sequence, sequence s getting source
+ * src[s]'s: for a reorder that moves a sequence to another source. Rare (a
+ * beam search keeps each beam on its input), so the graph is not kept. */
+static mm_status cross_unshare(mm_decoder *d, const int32_t *src)
+{
+    mm_buffer **per_seq = NULL;
+    mm_graph *g = NULL;
+    unshare_ctx c = {.d = d, .from = d->cross_kv};
+    mm_status s = buffers_alloc(d, MM_DECODER_CROSS_KV, d->dims.n_cross_kv, d->n_seq, d->t_src, &per_seq);
+    c.to = per_seq;
+    if (s == MM_OK)
+        s = mm_plugin_graph_build(unshare_append, &c, &g);
+    if (s == MM_OK) {
+        mm_tensor_set_data(c.ids, src);
+        s = mm_backend_compute(dec_backend(d), g);
+    }
+    mm_graph_free(g);
+    if (s != MM_OK) {
+        buffers_free(per_seq, d->dims.n_cross_kv);
+        return mm_error_wrap(s, "decoder: cross K/V per sequence");
+    }
+    cross_graph_free(d);
+    graphs_reading_cross_free(d);
+    buffers_free(d->cross_kv, d->dims.n_cross_kv);
+    d->cross_kv = per_seq;
+    d->n_cross = d->n_seq;
+    return MM_OK;
 }
 
 static mm_status step_graph_get(mm_decoder *d, int32_t n_tokens, bool all_logits, step_graph **out)
@@ -601,6 +664,16 @@ mm_status mm_decoder_reorder(mm_decoder *d, const int32_t *parents)
         return MM_OK;
     if (cross && !d->t_src)
         return mm_error_set(MM_ERR_INVALID, "decoder reorder: no source set");
+    if (cross && d->n_cross < d->n_seq) { /* shared copies: each sequence gets its new source's */
+        int32_t *src = d->reorder_data;
+        for (int32_t i = 0; i < d->n_seq; i++)
+            src[i] = d->src_of_seq[parents[i]];
+        mm_status s = cross_unshare(d, src);
+        if (s != MM_OK)
+            return s;
+        memcpy(d->src_of_seq, src, (size_t)d->n_seq * sizeof *src);
+        cross = false; /* in place already */
+    }
     /* Positions no step has written hold nothing a sequence reads. */
     int64_t n_pos = d->n_ctx;
     if (d->self_pos_dim >= 0) {

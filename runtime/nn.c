@@ -165,6 +165,19 @@ mm_tensor *mm_nn_attention(mm_graph *g, mm_tensor *x, mm_tensor *kv, const mm_nn
                        (long long)(kv ? kv->ne[2] : 0), (long long)(kv ? kv->ne[3] : 0));
     if (a->n_head < 1)
         return mm_graph_fail(g, MM_ERR_INVALID, "attention: %d heads", a->n_head);
+    int64_t tq = x->ne[1], nb = x->ne[2];
+    /* Sequences sharing a source's stored keys: the r sequences of a source
+     * become r*Tq query rows of one attention over it (rows are independent
+     * without a mask), the batch order being source-major. */
+    int64_t r = 1;
+    if (a->k && a->v && a->k->ne[3] < nb) {
+        if (nb % a->k->ne[3] || a->mask || a->causal || a->kv_update)
+            return mm_graph_fail(g, MM_ERR_INVALID, "attention %s: %lld sequences over stored keys of %lld sources "
+                                 "(must divide, without a mask)", a->q_w ? a->q_w->name : "", (long long)nb,
+                                 (long long)a->k->ne[3]);
+        r = nb / a->k->ne[3];
+        x = mm_reshape(g, x, 3, (int64_t[]){x->ne[0], tq * r, nb / r});
+    }
     mm_tensor *q = mm_nn_linear(g, x, a->q_w, a->q_b), *k = a->k, *v = a->v;
     if (!(k && v))
         mm_nn_attention_kv(g, kv, a, &k, &v);
@@ -181,8 +194,8 @@ mm_tensor *mm_nn_attention(mm_graph *g, mm_tensor *x, mm_tensor *kv, const mm_nn
         if (!k || !v)
             return mm_graph_fail(g, MM_ERR_INVALID, "attention %s: the cache gave no keys/values", a->q_w->name);
     }
-    int64_t tq = x->ne[1], nb = x->ne[2];
-    /* {hd_v, H, Tq, B}: heads adjacent, so merging them is a plain reshape. */
+    /* {hd_v, H, Tq, B}: heads adjacent, so merging them is a plain reshape
+     * (which also unfolds shared sources: their rows are source-major). */
     mm_tensor *o = mm_attention(g, split_heads(g, q, a->n_head), k, v, a->mask, a->scale, a->causal);
     o = mm_reshape(g, o, nb > 1 ? 3 : 2, (int64_t[]){v->ne[0] * a->n_head, tq, nb});
     return mm_nn_linear(g, o, a->o_w, a->o_b);

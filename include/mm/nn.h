@@ -45,8 +45,11 @@ typedef struct mm_nn_attn {
     float scale; /* usually head_dim^-0.5 */
     bool causal;
     mm_tensor *mask; /* optional additive mask, see mm_softmax */
-    /* Keys and values per head {hd, Tk, Hkv, B} computed before (a decoder's
-     * cross-attention buffers): attended as they are; k_w..v_b unused. */
+    /* Keys and values per head {hd, Tk, Hkv, S} computed before (a decoder's
+     * cross-attention buffers): attended as they are; k_w..v_b unused. S may
+     * divide x's batch B (no mask, not causal): sequence b then reads source
+     * b / (B/S), and each source's keys are read once for all its sequences
+     * (the beams of one input share its cross-attention K/V). */
     mm_tensor *k, *v;
     /* Optional cache hook, called with the projected keys and values. */
     mm_nn_kv_fn kv_update;

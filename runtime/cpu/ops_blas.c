@@ -125,7 +125,7 @@ typedef struct operand {
 /* Decoder steps multiply a weight by a few rows: stream each weight row once
  * and dot it with every b row, threads splitting the weight. On these shapes
  * sgemm and sgemv leave much of the memory bandwidth unused. */
-#define SKINNY_MAX_N 8
+#define SKINNY_MAX_N MM_VEC_MULTI_MAX
 
 typedef struct skinny_job {
     const operand *A, *B;
@@ -137,11 +137,7 @@ typedef struct skinny_job {
 static void skinny_rows(void *p, int64_t m0, int64_t m1)
 {
     const skinny_job *j = p;
-    for (int64_t m = m0; m < m1; m++) {
-        const float *a = j->A->p + m * j->A->ld;
-        for (int64_t n = 0; n < j->N; n++)
-            j->C[n * j->M + m] = mm_vec_dot(a, j->B->p + n * j->B->ld, j->K);
-    }
+    mm_vec_dot_multi(j->C, j->M, j->A->p, MM_VEC_F32, j->A->ld, j->B->p, j->B->ld, j->N, m0, m1, j->K);
 }
 
 /* A stored K x M (a transposed [in,out] weight): C[n, m0..m1) = sum_k b[n,k] A[k, m0..m1).
@@ -207,9 +203,7 @@ typedef struct half_job {
 static void half_dot_rows(void *p, int64_t m0, int64_t m1)
 {
     const half_job *j = p;
-    for (int64_t m = m0; m < m1; m++)
-        for (int64_t n = 0; n < j->N; n++)
-            j->C[n * j->M + m] = mm_vec_dot_half(j->W + m * j->K, j->bf16, j->B + n * j->ld, j->K);
+    mm_vec_dot_multi(j->C, j->M, j->W, j->bf16 ? MM_VEC_BF16 : MM_VEC_F16, j->K, j->B, j->ld, j->N, m0, m1, j->K);
 }
 
 static void half_widen_rows(void *p, int64_t r0, int64_t r1)

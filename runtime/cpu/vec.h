@@ -80,6 +80,21 @@ void mm_vec_widen(float *d, const uint16_t *x, int64_t n, bool bf16);
 float mm_vec_dot_half(const uint16_t *x, bool bf16, const float *y, int64_t n);
 void mm_vec_widen_portable(float *d, const uint16_t *x, int64_t n, bool bf16);
 float mm_vec_dot_half_portable(const uint16_t *x, bool bf16, const float *y, int64_t n);
+
+/* ---- a matrix streamed once for up to MM_VEC_MULTI_MAX vectors (vec_multi.c) */
+
+typedef enum mm_vec_dtype { MM_VEC_F32, MM_VEC_F16, MM_VEC_BF16 } mm_vec_dtype;
+#define MM_VEC_MULTI_MAX 8
+
+/* C[n*ldc + m] = W_m . B_n for rows m in [m0, m1) of W (K values of type
+ * dt, rows ldw elements apart) and n < N (rows of B, ldb floats apart). */
+void mm_vec_dot_multi(float *C, int64_t ldc, const void *W, mm_vec_dtype dt, int64_t ldw, const float *B, int64_t ldb,
+                      int64_t N, int64_t m0, int64_t m1, int64_t K);
+/* Y_i += sum_r P[i*ldp + r] * V_r over rows r < rows of V (n floats each,
+ * ldv apart), for i < N (Y rows ldy apart). */
+void mm_vec_axpy_multi(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V, int64_t ldv, int64_t N,
+                       int64_t rows, int64_t n);
+
 /* Mean and 1/sqrt(var + eps) over n values (two passes, double sums). */
 void mm_vec_moments(const float *x, int64_t n, float eps, float *mean, float *inv_std);
 /* d = (x - mean) * inv * (w? w : 1) + (b? b : 0) */
