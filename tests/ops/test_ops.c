@@ -249,6 +249,21 @@ static void test_matmul_shapes(void **state)
         matmul_case(shapes[i][0], shapes[i][1], shapes[i][2], MM_DTYPE_F32);
 }
 
+/* Decoding steps' products, 1..8 rows (the CPU streams each weight row once
+ * for all of them, in blocks of 3 or 4 rows): every row count and weight
+ * type, weight rows left over after the blocks, and K with and without a
+ * tail after the 16-wide loads. */
+static void test_matmul_few_rows(void **state)
+{
+    (void)state;
+    static const mm_dtype types[] = {MM_DTYPE_F32, MM_DTYPE_F16, MM_DTYPE_BF16};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (int64_t n = 1; n <= 8; n++) {
+            matmul_case(67, n, 83, types[t]);
+            matmul_case(12, n, 48, types[t]);
+        }
+}
+
 /* F16/BF16 weights: the CPU backend reads them in place (dots for few rows,
  * block-wise widening for sgemm, blocks of 2^20 floats), the reference
  * widens them; Vulkan widens at upload. */
@@ -1868,7 +1883,9 @@ typedef struct group {
 static const group groups[] = {
     {"analytic", {cmocka_unit_test(test_analytic)}, 1},
     {"cont", {cmocka_unit_test(test_cont)}, 1},
-    {"matmul", {cmocka_unit_test(test_matmul_shapes), cmocka_unit_test(test_matmul_batched)}, 2},
+    {"matmul",
+     {cmocka_unit_test(test_matmul_shapes), cmocka_unit_test(test_matmul_batched), cmocka_unit_test(test_matmul_few_rows)},
+     3},
     {"matmul_views", {cmocka_unit_test(test_matmul_views), cmocka_unit_test(test_matmul_half_weights)}, 2},
     {"add", {cmocka_unit_test(test_add)}, 1},
     {"mul", {cmocka_unit_test(test_mul)}, 1},
