@@ -377,28 +377,42 @@ static void attn_units_task(void *p, int32_t ith, int32_t nth)
     }
 }
 
-/* Row path: rows r = (b*H + h)*Tq + i, each with its own Tk scores. */
-static void attn_fused_rows(void *p, int64_t r0, int64_t r1)
+/* Row path (decoder steps): units of up to MM_VEC_MULTI_MAX query rows of
+ * one head, u = ((b*H + h)*n_groups + g), each query with its own Tk
+ * scores; a unit reads its head's keys and values once for all its rows
+ * (the beams sharing a source arrive as rows of one head). */
+static void attn_fused_rows(void *p, int64_t u0, int64_t u1)
 {
     const attn_job *j = p;
     const mm_cpu_args *a = j->a;
     const mm_tensor *t = a->t, *q = t->src[0], *k = t->src[1], *v = t->src[2];
     int64_t D = q->ne[0], Tq = q->ne[1], H = q->ne[2], Tk = k->ne[1], Dv = v->ne[0], rep = H / k->ne[2];
-    for (int64_t r = r0; r < r1; r++) {
-        int64_t i = r % Tq, h = (r / Tq) % H, b = r / (Tq * H);
-        float *s = j->scores + r * Tk;
-        const float *qi = (const float *)mm_cpu_at(a->src[0], q, 0, i, h, b);
-        const float *mask = mm_cpu_mask_row(a->src[3], t->src[3], i, h, b);
-        /* Keys masked to the end of the row get weight exactly 0: a decoder
-         * step over a cache of T_max rows reads only the filled ones. */
-        int64_t n = Tk;
-        while (mask && n > 0 && mask[n - 1] == -INFINITY)
-            n--;
-        mm_vec_dot_rows(s, (const float *)mm_cpu_at(a->src[1], k, 0, 0, h / rep, b), (int64_t)k->nb[1] / 4, qi, n, D);
-        mm_cpu_softmax_row(s, n, t->op_f[0], mask, t->op_i[0], i + (Tk - n), Tq); /* causal: the same keys */
-        float *o = (float *)a->dst + ((b * Tq + i) * H + h) * Dv;
-        memset(o, 0, (size_t)Dv * sizeof *o);
-        mm_vec_axpy_rows(o, s, (const float *)mm_cpu_at(a->src[2], v, 0, 0, h / rep, b), (int64_t)v->nb[1] / 4, n, Dv);
+    int64_t n_groups = (Tq + MM_VEC_MULTI_MAX - 1) / MM_VEC_MULTI_MAX;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t g = u % n_groups, h = (u / n_groups) % H, b = u / (n_groups * H);
+        int64_t i0 = g * MM_VEC_MULTI_MAX, nq = Tq - i0 < MM_VEC_MULTI_MAX ? Tq - i0 : MM_VEC_MULTI_MAX;
+        float *s = j->scores + ((b * H + h) * Tq + i0) * Tk;
+        const float *K = (const float *)mm_cpu_at(a->src[1], k, 0, 0, h / rep, b);
+        const float *V = (const float *)mm_cpu_at(a->src[2], v, 0, 0, h / rep, b);
+        /* Keys masked to the end of every row get weight exactly 0: a
+         * decoder step over a cache of T_max rows reads only the filled ones. */
+        int64_t n = 0;
+        for (int64_t i = i0; i < i0 + nq && n < Tk; i++) {
+            const float *mask = mm_cpu_mask_row(a->src[3], t->src[3], i, h, b);
+            int64_t ni = Tk;
+            while (mask && ni > n && mask[ni - 1] == -INFINITY)
+                ni--;
+            n = ni > n ? ni : n;
+        }
+        mm_vec_dot_multi(s, Tk, K, MM_VEC_F32, (int64_t)k->nb[1] / 4, (const float *)mm_cpu_at(a->src[0], q, 0, i0, h, b),
+                         (int64_t)q->nb[1] / 4, nq, 0, n, D);
+        for (int64_t i = i0; i < i0 + nq; i++) /* causal: the same keys as over all Tk */
+            mm_cpu_softmax_row(s + (i - i0) * Tk, n, t->op_f[0], mm_cpu_mask_row(a->src[3], t->src[3], i, h, b),
+                               t->op_i[0], i + (Tk - n), Tq);
+        float *o = (float *)a->dst + ((b * Tq + i0) * H + h) * Dv;
+        for (int64_t i = 0; i < nq; i++)
+            memset(o + i * H * Dv, 0, (size_t)Dv * sizeof *o);
+        mm_vec_axpy_multi(o, H * Dv, s, Tk, V, (int64_t)v->nb[1] / 4, nq, n, Dv);
     }
 }
 
@@ -418,10 +432,11 @@ mm_status mm_cpu_attention(const mm_cpu_args *a)
     attn_job j = {.a = a};
 
     if (Tq < ATTN_GEMM_MIN_ROWS || Tk < ATTN_GEMM_MIN_ROWS) {
-        int64_t rows = B * H * Tq;
+        int64_t n_groups = (Tq + MM_VEC_MULTI_MAX - 1) / MM_VEC_MULTI_MAX, rows = B * H * Tq;
         if (!(j.scores = mm_cpu_scratch(a->ctx, (size_t)(rows * Tk) * sizeof(float))))
             return MM_ERR_NOMEM;
-        mm_cpu_parallel(a->ctx, rows, (double)Tk * (double)(D + Dv + 24), attn_fused_rows, &j);
+        mm_cpu_parallel(a->ctx, B * H * n_groups, (double)(rows / (B * H * n_groups)) * (double)Tk * (double)(D + Dv + 24),
+                        attn_fused_rows, &j);
         return MM_OK;
     }
 

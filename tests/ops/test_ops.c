@@ -627,9 +627,29 @@ static void test_attention(void **state)
         {64, 64, 150, 150, 6, 6, 1, true, false, true, "encoder"},
         {80, 80, 33, 77, 3, 3, 1, false, false, false, "odd sizes"},
         {32, 32, 40, 30000, 1, 1, 1, true, false, false, "long keys (query blocks)"},
+        {64, 64, 11, 40, 2, 2, 2, true, true, true, "two query groups"},
+        {20, 36, 8, 9, 3, 1, 1, false, false, true, "one full query group"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         attention_case(&cases[i]);
+
+    /* a prompt through a decoder's cache: query i of batch b sees keys up to
+     * 10 + 3b + i, the rest -inf (rows of one query group end differently) */
+    {
+        const int64_t Tq = 11, Tk = 48, B = 2;
+        mm_graph *g = new_graph();
+        float *md = keep((size_t)(Tk * Tq * B) * sizeof *md);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < Tq; i++)
+                for (int64_t j = 0; j < Tk; j++)
+                    md[(b * Tq + i) * Tk + j] = j <= 10 + 3 * b + i ? 0.0f : -INFINITY;
+        mm_tensor *q = mm_permute(g, in_rand(g, 4, NE(64, 3, Tq, B), -1, 1), 0, 2, 1, 3);
+        mm_tensor *k = in_rand(g, 4, NE(64, Tk, 3, B), -1, 1);
+        mm_tensor *v = in_rand(g, 4, NE(64, Tk, 3, B), -1, 1);
+        mm_tensor *m = mm_graph_input(g, MM_DTYPE_F32, 4, NE(Tk, Tq, 1, B), md);
+        check(g, mm_attention(g, q, k, v, m, 0.125f, false), "attention prompt through a cache (per-query masks)",
+              2e-5, 1e-4);
+    }
 
     /* a mask of {Tk, Tq, H, 1} that fully masks one query row: zeros */
     mm_graph *g = new_graph();
