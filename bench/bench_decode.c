@@ -209,15 +209,7 @@ static bool is_cpu(mm_runtime *rt)
  * is the one least disturbed by others. */
 typedef struct timing {
     double med, best;
-    double cpu; /* process CPU seconds per run, all threads (0: not measured) */
 } timing;
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static timing timing_of(double *t, int n)
 {
@@ -229,13 +221,11 @@ static timing timing_of(double *t, int n)
 }
 
 static void row(const char *model, const char *dtype, const char *backend, const char *what, int runs, double value,
-                double best, const char *unit, double bound_ms, double step_ms, double cpu_ms)
+                double best, const char *unit, double bound_ms, double step_ms)
 {
     printf("%-13s %-4s %-7s %-30s %4d %9.2f %9.2f %-9s", model, dtype, backend, what, runs, value, best, unit);
     if (bound_ms > 0)
         printf(" %8.2f %6.2f", bound_ms, step_ms / bound_ms);
-    if (cpu_ms > 0)
-        printf(" %8.2f", cpu_ms);
     printf("\n");
 }
 
@@ -283,7 +273,6 @@ static bool time_steps(mm_decoder *d, const float *states, const mm_shape *shape
     }
     ok = ok && mm_decoder_set_source(d, states, shape, src) == MM_OK &&
          mm_decoder_decode(d, n_prompt, toks, pos, false, logits) == MM_OK;
-    double cpu0 = cpu_now();
     for (int i = 0; ok && i < steps; i++) {
         for (int32_t s = 0; s < n_seq; s++) {
             toks[s] = 1000 + 7 * i + s; /* any text token */
@@ -294,11 +283,8 @@ static bool time_steps(mm_decoder *d, const float *states, const mm_shape *shape
              mm_decoder_decode(d, 1, toks, pos, false, logits) == MM_OK;
         t[i] = bench_now() - t0;
     }
-    double cpu = (cpu_now() - cpu0) / steps;
-    if (ok) {
+    if (ok)
         *med = timing_of(t, steps);
-        med->cpu = cpu;
-    }
     free(src);
     free(toks);
     free(pos);
@@ -385,7 +371,7 @@ static int bench_whisper(mm_runtime **rts, int n_rt, const whisper_arch *a, bool
         bool ok = mm_encoder_init(rt, m, &e) == MM_OK && time_encoder(e, 1, skip_enc ? 1 : runs, &enc, &states, &shape);
         mm_encoder_free(e);
         if (ok && !skip_enc)
-            row(a->name, dtype, be, "encoder (30 s window)", runs, enc.med * 1e3, enc.best * 1e3, "ms", 0, 0, 0);
+            row(a->name, dtype, be, "encoder (30 s window)", runs, enc.med * 1e3, enc.best * 1e3, "ms", 0, 0);
         for (int32_t beams = 1; ok && beams <= 5; beams += 4) {
             mm_decoder *d = NULL;
             timing *med = beams == 1 ? &step1 : &step5;
@@ -397,7 +383,7 @@ static int bench_whisper(mm_runtime **rts, int n_rt, const whisper_arch *a, bool
             char what[64];
             snprintf(what, sizeof what, "decoder step, beam %d", beams);
             if (ok)
-                row(a->name, dtype, be, what, steps, med->med * 1e3, med->best * 1e3, "ms/token", bound_ms, med->med * 1e3, med->cpu * 1e3);
+                row(a->name, dtype, be, what, steps, med->med * 1e3, med->best * 1e3, "ms/token", bound_ms, med->med * 1e3);
         }
         free(states);
         if (ok && tokenizer && o->jfk && !listed(o->skip, "jfk")) {
@@ -410,9 +396,9 @@ static int bench_whisper(mm_runtime **rts, int n_rt, const whisper_arch *a, bool
                 char what[64];
                 snprintf(what, sizeof what, "jfk.wav, beam %d, %d tokens", beams, n_tok);
                 if (ok)
-                    row(a->name, dtype, be, what, tr_runs, med.med, med.best, "s", 0, 0, 0);
+                    row(a->name, dtype, be, what, tr_runs, med.med, med.best, "s", 0, 0);
                 if (ok)
-                    row(a->name, dtype, be, "  real-time factor", tr_runs, med.med / audio_s, med.best / audio_s, "x", 0, 0, 0);
+                    row(a->name, dtype, be, "  real-time factor", tr_runs, med.med / audio_s, med.best / audio_s, "x", 0, 0);
             }
         }
         if (!ok) {
@@ -453,7 +439,7 @@ static int bench_caption(mm_runtime **rts, int n_rt, double copy_bw, const opts 
             char what[64];
             snprintf(what, sizeof what, "encoder, batch %d", batch);
             if (ok)
-                row("vit-gpt2", "f32", be, what, k ? (runs + 1) / 2 : runs, med.med * 1e3 / batch, med.best * 1e3 / batch, "ms/image", 0, 0, 0);
+                row("vit-gpt2", "f32", be, what, k ? (runs + 1) / 2 : runs, med.med * 1e3 / batch, med.best * 1e3 / batch, "ms/image", 0, 0);
         }
         mm_encoder_free(e);
         for (int k = 0; ok && k < 4; k++) {
@@ -466,8 +452,8 @@ static int bench_caption(mm_runtime **rts, int n_rt, double copy_bw, const opts 
             char what[64];
             snprintf(what, sizeof what, "decoder, batch %d, beam %d", batch, beams);
             if (ok) {
-                row("vit-gpt2", "f32", be, what, steps, batch / med.med, batch / med.best, "tokens/s", 0, 0, 0);
-                row("vit-gpt2", "f32", be, "  step", steps, med.med * 1e3, med.best * 1e3, "ms", bound_ms, med.med * 1e3, med.cpu * 1e3);
+                row("vit-gpt2", "f32", be, what, steps, batch / med.med, batch / med.best, "tokens/s", 0, 0);
+                row("vit-gpt2", "f32", be, "  step", steps, med.med * 1e3, med.best * 1e3, "ms", bound_ms, med.med * 1e3);
             }
         }
         free(states[0]);
@@ -595,10 +581,9 @@ int main(int argc, char **argv)
     double bw = copy_bandwidth(o.threads);
     printf("# %d thread(s); memcpy bandwidth %.1f GB/s (read + written, 256 MiB, %d thread(s))\n", o.threads, bw * 1e-9,
            o.threads);
-    printf("# bound: weight bytes a decoder step reads / that bandwidth; x bound: the median step over it;\n"
-           "# cpu ms: process CPU time per step, all threads (steady under load from others)\n");
-    printf("%-13s %-4s %-7s %-30s %4s %9s %9s %-9s %8s %6s %8s\n", "model", "type", "backend", "what", "runs", "median", "best", "unit",
-           "bound ms", "x bound", "cpu ms");
+    printf("# bound: weight bytes a decoder step reads / that bandwidth; x bound: the median step over it\n");
+    printf("%-13s %-4s %-7s %-30s %4s %9s %9s %-9s %8s %6s\n", "model", "type", "backend", "what", "runs", "median", "best", "unit",
+           "bound ms", "x bound");
     int rc = 0;
     for (size_t i = 0; i < sizeof whisper_archs / sizeof *whisper_archs; i++)
         for (int f16 = 0; f16 < 2; f16++)

@@ -48,15 +48,19 @@ static inline float scalar_at(const void *row, mm_vec_dtype dt, int64_t k)
     return f;
 }
 
+/* How far ahead the loops prefetch the streamed matrix: with N vectors'
+ * FMAs between its loads too few misses are in flight to stream it
+ * otherwise (a 51865-row F16 head ran at a quarter of the bandwidth). */
+#define PREFETCH_BYTES 4096
+
 /* Rows [m, m + R) of W dotted with the N vectors: R*N accumulators, each
  * 16 values of a weight row feeding N FMAs and each 16 values of a vector
  * R (the asm keeps the vector in a register: folded into the FMAs as
- * memory operands it would be loaded R times, and loads are the limit). */
-/* Rows ahead that a block prefetches (>= its rows, so every row is). */
-#define PREFETCH_ROWS 4
-
+ * memory operands it would be loaded R times, and loads are the limit).
+ * Prefetches the rows `ahead` rows on (>= R, so every row is). */
 MM_AVX512_INLINE void dot_block(float *C, int64_t ldc, const char *w, size_t row_bytes, mm_vec_dtype dt,
-                                const float *B, int64_t ldb, const int N, const int R, int64_t m, int64_t K)
+                                const float *B, int64_t ldb, const int N, const int R, int64_t m, int64_t K,
+                                size_t ahead)
 {
     const int64_t K16 = K & ~(int64_t)15;
     __m512 acc[4][8];
@@ -69,9 +73,7 @@ MM_AVX512_INLINE void dot_block(float *C, int64_t ldc, const char *w, size_t row
         __m512 x[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            /* rows ahead: with N vectors' FMAs between loads, too few
-             * misses are in flight to stream the weight otherwise */
-            _mm_prefetch(w + (size_t)(PREFETCH_ROWS + r) * row_bytes + (size_t)k * (dt == MM_VEC_F32 ? 4 : 2), _MM_HINT_T0);
+            _mm_prefetch(w + (ahead + (size_t)r) * row_bytes + (size_t)k * (dt == MM_VEC_F32 ? 4 : 2), _MM_HINT_T0);
             x[r] = load16(w + (size_t)r * row_bytes, dt, k);
         }
 #pragma GCC unroll 8
@@ -100,11 +102,13 @@ MM_AVX512_INLINE void dot_multi_n(float *C, int64_t ldc, const void *W, mm_vec_d
 {
     const size_t row_bytes = (size_t)ldw * (dt == MM_VEC_F32 ? 4 : 2);
     const int R = N <= 6 ? 4 : 3; /* R*N accumulators + R rows + a vector <= 32 registers */
+    size_t ahead = row_bytes ? (PREFETCH_BYTES + row_bytes - 1) / row_bytes : 0;
+    ahead = ahead < (size_t)R ? (size_t)R : ahead;
     int64_t m = m0;
     for (; m + R <= m1; m += R)
-        dot_block(C, ldc, (const char *)W + (size_t)m * row_bytes, row_bytes, dt, B, ldb, N, R, m, K);
+        dot_block(C, ldc, (const char *)W + (size_t)m * row_bytes, row_bytes, dt, B, ldb, N, R, m, K, ahead);
     for (; m < m1; m++)
-        dot_block(C, ldc, (const char *)W + (size_t)m * row_bytes, row_bytes, dt, B, ldb, N, 1, m, K);
+        dot_block(C, ldc, (const char *)W + (size_t)m * row_bytes, row_bytes, dt, B, ldb, N, 1, m, K, ahead);
 }
 
 /* Specialised per vector count and weight type (constants inside, so the
@@ -136,30 +140,57 @@ static const dot_multi_fn dot_multi[3][MM_VEC_MULTI_MAX + 1] = {
     [MM_VEC_BF16] = DOT_MULTI_ROW(bf16_),
 };
 
-/* The N outputs' 16 columns at c, summed over rows [0, rows) of V. */
-MM_AVX512_INLINE void axpy_multi_n(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V, int64_t ldv,
-                                   int64_t rows, const int N, int64_t c)
+/* The N outputs' CW*16 columns at c, summed over rows [0, rows) of V: each
+ * V row's columns loaded once for the N outputs (all in registers). */
+MM_AVX512_INLINE void axpy_cols(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V, int64_t ldv,
+                                int64_t rows, const int N, const int CW, int64_t c)
 {
-    __m512 acc[8];
+    __m512 acc[8][4];
 #pragma GCC unroll 8
     for (int n = 0; n < N; n++)
-        acc[n] = _mm512_loadu_ps(Y + n * ldy + c);
+#pragma GCC unroll 4
+        for (int w = 0; w < CW; w++)
+            acc[n][w] = _mm512_loadu_ps(Y + n * ldy + c + 16 * w);
+    const size_t ahead = (PREFETCH_BYTES + (size_t)ldv * 4 - 1) / ((size_t)ldv * 4);
     for (int64_t r = 0; r < rows; r++) {
-        __m512 v = _mm512_loadu_ps(V + r * ldv + c);
+        _mm_prefetch((const char *)(V + (r + (int64_t)ahead) * ldv + c), _MM_HINT_T0);
+        __m512 v[4];
+#pragma GCC unroll 4
+        for (int w = 0; w < CW; w++)
+            v[w] = _mm512_loadu_ps(V + r * ldv + c + 16 * w);
 #pragma GCC unroll 8
-        for (int n = 0; n < N; n++)
-            acc[n] = _mm512_fmadd_ps(_mm512_set1_ps(P[n * ldp + r]), v, acc[n]);
+        for (int n = 0; n < N; n++) {
+            __m512 p = _mm512_set1_ps(P[n * ldp + r]);
+#pragma GCC unroll 4
+            for (int w = 0; w < CW; w++)
+                acc[n][w] = _mm512_fmadd_ps(p, v[w], acc[n][w]);
+        }
     }
 #pragma GCC unroll 8
     for (int n = 0; n < N; n++)
-        _mm512_storeu_ps(Y + n * ldy + c, acc[n]);
+#pragma GCC unroll 4
+        for (int w = 0; w < CW; w++)
+            _mm512_storeu_ps(Y + n * ldy + c + 16 * w, acc[n][w]);
+}
+
+/* Columns [0, n16) in blocks of 64 (48 for N > 6: N*CW accumulators, CW
+ * rows and a broadcast fit the 32 registers), then of 16. */
+MM_AVX512_INLINE void axpy_multi_n(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V, int64_t ldv,
+                                   int64_t rows, const int N, int64_t n16)
+{
+    const int CW = N <= 6 ? 4 : 3;
+    int64_t c = 0;
+    for (; c + 16 * CW <= n16; c += 16 * CW)
+        axpy_cols(Y, ldy, P, ldp, V, ldv, rows, N, CW, c);
+    for (; c < n16; c += 16)
+        axpy_cols(Y, ldy, P, ldp, V, ldv, rows, N, 1, c);
 }
 
 #define AXPY_MULTI(N)                                                                                                \
     MM_AVX512 static void axpy_multi_##N(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V,         \
-                                         int64_t ldv, int64_t rows, int64_t c)                                      \
+                                         int64_t ldv, int64_t rows, int64_t n16)                                    \
     {                                                                                                                \
-        axpy_multi_n(Y, ldy, P, ldp, V, ldv, rows, N, c);                                                            \
+        axpy_multi_n(Y, ldy, P, ldp, V, ldv, rows, N, n16);                                                          \
     }
 AXPY_MULTI(1)
 AXPY_MULTI(2)
@@ -201,9 +232,10 @@ void mm_vec_axpy_multi(float *Y, int64_t ldy, const float *P, int64_t ldp, const
 {
     int64_t c = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (N >= 1 && N <= MM_VEC_MULTI_MAX && has_avx512f())
-        for (; c + 16 <= n; c += 16)
-            axpy_multi[N](Y, ldy, P, ldp, V, ldv, rows, c);
+    if (N >= 1 && N <= MM_VEC_MULTI_MAX && has_avx512f()) {
+        c = n & ~(int64_t)15;
+        axpy_multi[N](Y, ldy, P, ldp, V, ldv, rows, c);
+    }
 #endif
     if (c < n)
         for (int64_t i = 0; i < N; i++)
