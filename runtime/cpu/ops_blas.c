@@ -140,17 +140,15 @@ static void skinny_rows(void *p, int64_t m0, int64_t m1)
     mm_vec_dot_multi(j->C, j->M, j->A->p, MM_VEC_F32, j->A->ld, j->B->p, j->B->ld, j->N, m0, m1, j->K);
 }
 
-/* A stored K x M (a transposed [in,out] weight): C[n, m0..m1) = sum_k b[n,k] A[k, m0..m1).
- * k outermost: each weight row is read once for all b rows (the N partial
- * rows of C stay in cache), each C row summed over k in order as before. */
+/* A stored K x M (a transposed [in,out] weight, GPT-2's Conv1D):
+ * C[n, m0..m1) = sum_k b[n,k] A[k, m0..m1), columns in blocks whose N
+ * partial sums stay in registers while the weight rows stream by. */
 static void skinny_cols(void *p, int64_t m0, int64_t m1)
 {
     const skinny_job *j = p;
     for (int64_t n = 0; n < j->N; n++)
         memset(j->C + n * j->M + m0, 0, (size_t)(m1 - m0) * sizeof(float));
-    for (int64_t k = 0; k < j->K; k++)
-        for (int64_t n = 0; n < j->N; n++)
-            mm_vec_axpy(j->C + n * j->M + m0, j->B->p[n * j->B->ld + k], j->A->p + k * j->A->ld + m0, m1 - m0);
+    mm_vec_axpy_multi(j->C + m0, j->M, j->B->p, j->B->ld, j->A->p + m0, j->A->ld, j->N, j->K, m1 - m0);
 }
 
 /* C (N x M, row-major, ldc M) = B (N x K) . A^T, A being M x K. */

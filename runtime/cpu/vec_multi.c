@@ -151,13 +151,14 @@ MM_AVX512_INLINE void axpy_cols(float *Y, int64_t ldy, const float *P, int64_t l
 #pragma GCC unroll 4
         for (int w = 0; w < CW; w++)
             acc[n][w] = _mm512_loadu_ps(Y + n * ldy + c + 16 * w);
-    const size_t ahead = (PREFETCH_BYTES + (size_t)ldv * 4 - 1) / ((size_t)ldv * 4);
+    const int64_t ahead = PREFETCH_BYTES / (64 * CW); /* rows: each pass reads CW lines of a row */
     for (int64_t r = 0; r < rows; r++) {
-        _mm_prefetch((const char *)(V + (r + (int64_t)ahead) * ldv + c), _MM_HINT_T0);
         __m512 v[4];
 #pragma GCC unroll 4
-        for (int w = 0; w < CW; w++)
+        for (int w = 0; w < CW; w++) {
+            _mm_prefetch((const char *)(V + (r + ahead) * ldv + c + 16 * w), _MM_HINT_T0);
             v[w] = _mm512_loadu_ps(V + r * ldv + c + 16 * w);
+        }
 #pragma GCC unroll 8
         for (int n = 0; n < N; n++) {
             __m512 p = _mm512_set1_ps(P[n * ldp + r]);
