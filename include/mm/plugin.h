@@ -133,7 +133,9 @@ typedef struct mm_decoder_step_inputs {
                                 * the token's own, -INFINITY after (also masks
                                 * positions a shorter sequence never wrote)       */
     mm_tensor *const *self_kv; /* n_self_kv buffer leaves, buffer_shape(SELF_KV, B, T_max) */
-    mm_tensor *const *cross_kv; /* n_cross_kv buffer leaves, buffer_shape(CROSS_KV, B, T_src) */
+    mm_tensor *const *cross_kv; /* n_cross_kv buffer leaves, buffer_shape(CROSS_KV, S, T_src):
+                                 * S == B, or S divides B and sequence b reads
+                                 * copy b / (B/S) (mm_nn_attn's k/v do so) */
 } mm_decoder_step_inputs;
 
 typedef struct mm_decoder_ops {

@@ -117,7 +117,10 @@ MM_API int32_t mm_decoder_n_ctx(const mm_decoder *d); /* positions per sequence 
 MM_API int32_t mm_decoder_n_seq(const mm_decoder *d);
 /* Encoder states {D_enc, T_src, n_src} (F32, host, as mm_encoder_run gives
  * them) become every sequence's cross-attention source: sequence s reads
- * source src_of_seq[s] (NULL: s % n_src). Computes the cross K/V. */
+ * source src_of_seq[s] (NULL: s % n_src). Computes the cross K/V. When the
+ * sequences come in equal runs per source (s / (n_seq / n_src): the beams
+ * of each input side by side) they share one copy per source, which each
+ * step reads once for the run; otherwise each sequence gets its own. */
 MM_API mm_status mm_decoder_set_source(mm_decoder *d, const float *states, const mm_shape *shape,
                                        const int32_t *src_of_seq);
 /* One step: sequence s takes tokens[s * n_tokens + j] at positions
