@@ -53,6 +53,14 @@ static inline float scalar_at(const void *row, mm_vec_dtype dt, int64_t k)
  * otherwise (a 51865-row F16 head ran at a quarter of the bandwidth). */
 #define PREFETCH_BYTES 4096
 
+/* A prefetch `offset` bytes past `base`, which may lie past the end of the
+ * matrix (a hint never faults; integer arithmetic, so no pointer past an
+ * array's end is formed). */
+MM_AVX512_INLINE void prefetch_at(const void *base, size_t offset)
+{
+    _mm_prefetch((const char *)(uintptr_t)((uintptr_t)base + offset), _MM_HINT_T0);
+}
+
 /* Rows [m, m + R) of W dotted with the N vectors: R*N accumulators, each
  * 16 values of a weight row feeding N FMAs and each 16 values of a vector
  * R (the asm keeps the vector in a register: folded into the FMAs as
@@ -73,7 +81,7 @@ MM_AVX512_INLINE void dot_block(float *C, int64_t ldc, const char *w, size_t row
         __m512 x[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            _mm_prefetch(w + (ahead + (size_t)r) * row_bytes + (size_t)k * (dt == MM_VEC_F32 ? 4 : 2), _MM_HINT_T0);
+            prefetch_at(w, (ahead + (size_t)r) * row_bytes + (size_t)k * (dt == MM_VEC_F32 ? 4 : 2));
             x[r] = load16(w + (size_t)r * row_bytes, dt, k);
         }
 #pragma GCC unroll 8
@@ -156,7 +164,7 @@ MM_AVX512_INLINE void axpy_cols(float *Y, int64_t ldy, const float *P, int64_t l
         __m512 v[4];
 #pragma GCC unroll 4
         for (int w = 0; w < CW; w++) {
-            _mm_prefetch((const char *)(V + (r + ahead) * ldv + c + 16 * w), _MM_HINT_T0);
+            prefetch_at(V, (size_t)((r + ahead) * ldv + c + 16 * w) * sizeof(float));
             v[w] = _mm512_loadu_ps(V + r * ldv + c + 16 * w);
         }
 #pragma GCC unroll 8
@@ -206,8 +214,6 @@ typedef void (*axpy_multi_fn)(float *, int64_t, const float *, int64_t, const fl
 static const axpy_multi_fn axpy_multi[MM_VEC_MULTI_MAX + 1] = {
     NULL, axpy_multi_1, axpy_multi_2, axpy_multi_3, axpy_multi_4, axpy_multi_5, axpy_multi_6, axpy_multi_7, axpy_multi_8,
 };
-#else
-static bool has_avx512f(void) { return false; }
 #endif
 
 void mm_vec_dot_multi(float *C, int64_t ldc, const void *W, mm_vec_dtype dt, int64_t ldw, const float *B, int64_t ldb,
