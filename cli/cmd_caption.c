@@ -162,7 +162,8 @@ int cmd_caption(int argc, char **argv, cli_options *opt)
     while (rc == 0 && (b = img_batches_next(q))) {
         for (int32_t j = 0; j < b->n; j++)
             if (b->error[j]) {
-                fprintf(stderr, "%smmrun: error: %s\n", prog.tty && any_folder ? "\n" : "", b->error[j]);
+                progress_clear(&prog);
+                fprintf(stderr, "mmrun: error: %s\n", b->error[j]);
                 failed++;
             }
         if (b->n_ok > 0) {
@@ -173,6 +174,7 @@ int cmd_caption(int argc, char **argv, cli_options *opt)
                 break;
             }
             double ms = (bench_now() - t0) * 1e3 / b->n_ok;
+            progress_clear(&prog); /* captions on the same terminal start on a clean line */
             for (int32_t r = 0; r < b->n_ok; r++) {
                 print_result(list, paths[b->item[r]], &out[r], ms);
                 mm_caption_clear(&out[r]);

@@ -199,8 +199,7 @@ int cmd_index(int argc, char **argv, cli_options *opt)
                  * the embedding its row holds */
                 const char *fp = todo[b->first + j];
                 ds = embed_db_delete(db, fp);
-                if (p.tty)
-                    fputc('\n', stderr);
+                progress_clear(&p);
                 fprintf(stderr, "mmrun: warning: %s: %s (skipped)\n", fp, b->error[j]);
                 failed_paths[n_failed++] = (char *)fp;
             }

@@ -126,5 +126,15 @@ void progress_show(progress *p, bool final)
     fprintf(stderr, "%s%s: %lld/%lld %s [%s] %.1f %s/s, ETA %d:%02d%s", p->tty ? "\r" : "", p->label,
             (long long)p->done, (long long)p->total, p->unit, bar, rate, p->unit, (int)eta / 60, (int)eta % 60,
             p->tty && !final ? "" : "\n");
+    p->shown = p->tty && !final;
     fflush(stderr);
+}
+
+void progress_clear(progress *p)
+{
+    if (!p->shown)
+        return;
+    fputs("\r\033[K", stderr); /* carriage return, erase to the end of the line */
+    fflush(stderr);
+    p->shown = false;
 }

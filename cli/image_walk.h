@@ -34,9 +34,13 @@ typedef struct progress {
     double t0, last;
     int64_t done, total;
     bool tty;
+    bool shown; /* a line is on the terminal, unfinished */
 } progress;
 
 progress progress_start(const char *label, const char *unit, int64_t total);
 void progress_show(progress *p, bool final);
+/* Erases the line being redrawn, so that results or errors printed to the
+ * same terminal start on a clean line (the next progress_show redraws it). */
+void progress_clear(progress *p);
 
 #endif
