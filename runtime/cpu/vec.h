@@ -94,6 +94,12 @@ void mm_vec_dot_multi(float *C, int64_t ldc, const void *W, mm_vec_dtype dt, int
  * ldv apart), for i < N (Y rows ldy apart). */
 void mm_vec_axpy_multi(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V, int64_t ldv, int64_t N,
                        int64_t rows, int64_t n);
+/* The loops the two take on CPUs without AVX-512 (one vector at a time),
+ * callable anywhere so the tests compare both paths. */
+void mm_vec_dot_multi_portable(float *C, int64_t ldc, const void *W, mm_vec_dtype dt, int64_t ldw, const float *B,
+                               int64_t ldb, int64_t N, int64_t m0, int64_t m1, int64_t K);
+void mm_vec_axpy_multi_portable(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V, int64_t ldv,
+                                int64_t N, int64_t rows, int64_t n);
 
 /* Mean and 1/sqrt(var + eps) over n values (two passes, double sums). */
 void mm_vec_moments(const float *x, int64_t n, float eps, float *mean, float *inv_std);

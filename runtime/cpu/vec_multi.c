@@ -225,6 +225,12 @@ void mm_vec_dot_multi(float *C, int64_t ldc, const void *W, mm_vec_dtype dt, int
         return;
     }
 #endif
+    mm_vec_dot_multi_portable(C, ldc, W, dt, ldw, B, ldb, N, m0, m1, K);
+}
+
+void mm_vec_dot_multi_portable(float *C, int64_t ldc, const void *W, mm_vec_dtype dt, int64_t ldw, const float *B,
+                               int64_t ldb, int64_t N, int64_t m0, int64_t m1, int64_t K)
+{
     const size_t es = dt == MM_VEC_F32 ? 4 : 2;
     for (int64_t m = m0; m < m1; m++) {
         const void *w = (const char *)W + (size_t)m * (size_t)ldw * es;
@@ -245,6 +251,12 @@ void mm_vec_axpy_multi(float *Y, int64_t ldy, const float *P, int64_t ldp, const
     }
 #endif
     if (c < n)
-        for (int64_t i = 0; i < N; i++)
-            mm_vec_axpy_rows(Y + i * ldy + c, P + i * ldp, V + c, ldv, rows, n - c);
+        mm_vec_axpy_multi_portable(Y + c, ldy, P, ldp, V + c, ldv, N, rows, n - c);
+}
+
+void mm_vec_axpy_multi_portable(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V, int64_t ldv,
+                                int64_t N, int64_t rows, int64_t n)
+{
+    for (int64_t i = 0; i < N; i++)
+        mm_vec_axpy_rows(Y + i * ldy, P + i * ldp, V, ldv, rows, n);
 }
