@@ -255,12 +255,6 @@ float mm_vec_dot_half(const uint16_t *x, bool bf16, const float *y, int64_t n)
     return !bf16 && has_f16c() ? dot_f16c(x, y, n) : mm_vec_dot_half_portable(x, bf16, y, n);
 }
 
-MM_VEC_CLONES void mm_vec_axpy(float *y, float a, const float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y[i] += a * x[i];
-}
-
 MM_VEC_CLONES void mm_vec_moments(const float *x, int64_t n, float eps, float *mean, float *inv_std)
 {
     double m = mm_vec_sum(x, n) / (double)n;

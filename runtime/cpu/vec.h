@@ -66,9 +66,8 @@ double mm_vec_sum(const float *x, int64_t n);
 /* d = exp(x - mx); returns the sum (in double). */
 double mm_vec_exp_sum(float *d, const float *x, float mx, int64_t n);
 float mm_vec_dot(const float *x, const float *y, int64_t n);
-void mm_vec_axpy(float *y, float a, const float *x, int64_t n); /* y += a*x */
-/* d[r] = mm_vec_dot(a + r*lda, x, n) for r < rows (attention scores of one
- * query over a head's keys, one call for all of them). */
+/* d[r] = mm_vec_dot(a + r*lda, x, n) for r < rows (one vector against a
+ * matrix's rows in one call: mm_vec_dot_multi_portable's F32 loop). */
 void mm_vec_dot_rows(float *d, const float *a, int64_t lda, const float *x, int64_t rows, int64_t n);
 /* y += w[r] * (a + r*lda) for each r < rows whose w[r] is not 0, in order
  * (the attention-weighted sum of a head's values). */

@@ -231,13 +231,14 @@ void mm_vec_dot_multi(float *C, int64_t ldc, const void *W, mm_vec_dtype dt, int
 void mm_vec_dot_multi_portable(float *C, int64_t ldc, const void *W, mm_vec_dtype dt, int64_t ldw, const float *B,
                                int64_t ldb, int64_t N, int64_t m0, int64_t m1, int64_t K)
 {
-    const size_t es = dt == MM_VEC_F32 ? 4 : 2;
-    for (int64_t m = m0; m < m1; m++) {
-        const void *w = (const char *)W + (size_t)m * (size_t)ldw * es;
+    if (dt == MM_VEC_F32) { /* a vector against all the rows: one call, rows inlined */
         for (int64_t n = 0; n < N; n++)
-            C[n * ldc + m] = dt == MM_VEC_F32 ? mm_vec_dot(w, B + n * ldb, K)
-                                              : mm_vec_dot_half(w, dt == MM_VEC_BF16, B + n * ldb, K);
+            mm_vec_dot_rows(C + n * ldc + m0, (const float *)W + m0 * ldw, ldw, B + n * ldb, m1 - m0, K);
+        return;
     }
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t n = 0; n < N; n++)
+            C[n * ldc + m] = mm_vec_dot_half((const uint16_t *)W + m * ldw, dt == MM_VEC_BF16, B + n * ldb, K);
 }
 
 void mm_vec_axpy_multi(float *Y, int64_t ldy, const float *P, int64_t ldp, const float *V, int64_t ldv, int64_t N,
